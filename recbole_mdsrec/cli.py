@@ -1,0 +1,83 @@
+"""The command line behind ``run.py``: RecBole's conventions, plugin and RecBole models."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from recbole_mdsrec.errors import ConfigError, UserInputError
+
+METRIC_ORDER = ("recall", "ndcg", "mrr")
+
+
+def parse_overrides(tokens: list[str]) -> dict[str, str]:
+    """``--key=value`` pairs as RecBole's ``run_recbole.py`` takes them (values are
+    converted to Python types later, by Config)."""
+    overrides: dict[str, str] = {}
+    for token in tokens:
+        key, sep, value = token[2:].partition("=")
+        if not token.startswith("--") or not sep or not key:
+            raise ConfigError(
+                f"Cannot read the argument '{token}'. Fix: write options as --key=value "
+                "(e.g. --learning_rate=0.001, --epochs=5); run `python run.py --help` for the runner's own options."
+            )
+        if key in overrides and overrides[key] != value:
+            raise ConfigError(f"Option --{key} is given twice with different values ('{overrides[key]}', '{value}'). Fix: give it once.")
+        overrides[key] = value
+    return overrides
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run.py",
+        description="Train and evaluate a plugin or RecBole model. Any other --key=value "
+        "overrides a RecBole/plugin config option (e.g. --epochs=5 --learning_rate=0.001).",
+    )
+    parser.add_argument("--model", "-m", default="MDSRec", help="model name (default: MDSRec)")
+    parser.add_argument("--dataset", "-d", default=None, help="dataset name (default: ml-100k-mm)")
+    parser.add_argument("--config_files", default=None,
+                        help="yaml files, comma- or space-separated, applied in order")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    return parser
+
+
+def split_files(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    return [name for part in value.split(",") for name in part.split() if name]
+
+
+def format_metrics(result: dict) -> str:
+    """Metrics as a table: one row per metric, one column per cut-off."""
+    rows: dict[str, dict[str, float]] = {}
+    for name, value in result.items():
+        metric, _, k = name.partition("@")
+        rows.setdefault(metric, {})[k] = value
+    cutoffs = sorted({k for cols in rows.values() for k in cols}, key=lambda k: int(k) if k.isdigit() else 0)
+    order = sorted(rows, key=lambda m: (METRIC_ORDER.index(m) if m in METRIC_ORDER else len(METRIC_ORDER), m))
+    lines = ["| metric | " + " | ".join(f"@{k}" for k in cutoffs) + " |",
+             "|---" * (len(cutoffs) + 1) + "|"]
+    for metric in order:
+        cells = [f"{rows[metric][k]:.4f}" if k in rows[metric] else "" for k in cutoffs]
+        lines.append(f"| {metric} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    args, rest = build_parser().parse_known_args(argv)
+    try:
+        overrides = parse_overrides(rest)
+        from recbole_mdsrec.runner import run
+
+        result = run(args.model, args.dataset, split_files(args.config_files), cmd_args=overrides)
+    except UserInputError as error:
+        if args.debug:
+            raise
+        logging.shutdown()
+        print(f"\nerror: {error}", file=sys.stderr)
+        return 2
+    print(f"\nTest results of {result.model} on {result.dataset} "
+          f"({result.epochs} epochs, best checkpoint {result.checkpoint}):")
+    print(format_metrics(result.test_result))
+    return 0

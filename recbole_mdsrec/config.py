@@ -1,0 +1,56 @@
+"""RecBole's Config with the plugin's yaml as internal defaults.
+
+Precedence, lowest first: RecBole's own defaults, the plugin's ``properties/overall.yaml``,
+``properties/model/<Model>.yaml`` and ``properties/dataset/<dataset>.yaml``, then the
+user's config files, ``config_dict``, and the command line.
+
+Unlike RecBole's Config it never reads ``sys.argv`` by itself (under pytest or inside
+another program those are not RecBole options): command-line options are handed in
+as ``cmd_args`` by the runner.
+"""
+
+from __future__ import annotations
+
+from recbole_mdsrec import compat  # noqa: F401  (before RecBole is used)
+from recbole.config import Config as RecBoleConfig
+
+from recbole_mdsrec import registry
+from recbole_mdsrec.errors import ConfigError
+from recbole_mdsrec.paths import DATA_ROOT, PROPERTIES_DIR
+
+DEFAULT_DATASET = "ml-100k-mm"
+
+
+class Config(RecBoleConfig):
+    def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None, cmd_args=None):
+        self._cmd_args = dict(cmd_args or {})
+        super().__init__(model, dataset, config_file_list, config_dict)
+
+    def _load_cmd_line(self):
+        return self._convert_config_dict(dict(self._cmd_args))
+
+    def _get_model_and_dataset(self, model, dataset):
+        model = model if model is not None else self.external_config_dict.get("model")
+        if model is None:
+            raise ConfigError(
+                "No model given. Fix: pass --model=NAME (e.g. --model=MDSRec or --model=SASRec)."
+            )
+        model_class = registry.get_model(model) if isinstance(model, str) else model
+        if dataset is None:
+            dataset = self.external_config_dict.get("dataset", DEFAULT_DATASET)
+        return model_class.__name__, model_class, dataset
+
+    def plugin_default_files(self, model: str, dataset: str):
+        return [
+            PROPERTIES_DIR / "overall.yaml",
+            PROPERTIES_DIR / "model" / f"{model}.yaml",
+            PROPERTIES_DIR / "dataset" / f"{dataset}.yaml",
+        ]
+
+    def _load_internal_config_dict(self, model, model_class, dataset):
+        super()._load_internal_config_dict(model, model_class, dataset)
+        for path in self.plugin_default_files(model, dataset):
+            if path.is_file():
+                self._update_internal_config_dict(path)
+        if "data_path" not in self.external_config_dict:
+            self.internal_config_dict["data_path"] = str(DATA_ROOT)

@@ -1,0 +1,102 @@
+"""Train, validate and test one model on one dataset: RecBole's ``run_recbole`` with the
+plugin's config, model and dataset lookup, and without ``recbole.quick_start`` (which
+imports ray, and ray needs the ``pkg_resources`` that setuptools >= 81 removed)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from logging import getLogger
+
+from recbole_mdsrec import compat  # noqa: F401  (before RecBole is used)
+from recbole.data import data_preparation
+from recbole.utils import get_trainer, init_logger, init_seed, set_color
+
+from recbole_mdsrec.config import Config
+from recbole_mdsrec.registry import create_dataset
+
+
+@dataclass
+class RunResult:
+    """What one training run produced; ``config`` is the fully resolved RecBole config."""
+
+    model: str
+    dataset: str
+    best_valid_score: float
+    best_valid_result: dict
+    test_result: dict
+    epochs: int
+    train_seconds: float
+    epoch_seconds: list[float] = field(default_factory=list)
+    eval_seconds: float = 0.0
+    n_parameters: int = 0
+    checkpoint: str | None = None
+    config: Config | None = None
+
+
+def _time_epochs(trainer) -> list[float]:
+    """Record the duration of each training epoch without touching the trainer's class."""
+    durations: list[float] = []
+    train_epoch = trainer._train_epoch
+
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return train_epoch(*args, **kwargs)
+        finally:
+            durations.append(time.perf_counter() - start)
+
+    trainer._train_epoch = timed
+    return durations
+
+
+def build(config: Config):
+    """Dataset, split loaders, model and trainer for ``config`` (seeded as RecBole does)."""
+    init_seed(config["seed"], config["reproducibility"])
+    dataset = create_dataset(config)
+    getLogger().info(dataset)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    model = config.model_class(config, train_data._dataset).to(config["device"])
+    getLogger().info(model)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    return dataset, (train_data, valid_data, test_data), model, trainer
+
+
+def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_args=None,
+        saved: bool = True) -> RunResult:
+    config = Config(model, dataset, config_file_list, config_dict, cmd_args)
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    logger = getLogger()
+    logger.info(config)
+
+    _, (train_data, valid_data, test_data), model, trainer = build(config)
+    epoch_seconds = _time_epochs(trainer)
+
+    start = time.perf_counter()
+    best_valid_score, best_valid_result = trainer.fit(
+        train_data, valid_data, saved=saved, show_progress=config["show_progress"]
+    )
+    train_seconds = time.perf_counter() - start
+
+    start = time.perf_counter()
+    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+    eval_seconds = time.perf_counter() - start
+
+    logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
+    logger.info(set_color("test result", "yellow") + f": {test_result}")
+    return RunResult(
+        model=config["model"],
+        dataset=config["dataset"],
+        best_valid_score=float(best_valid_score),
+        best_valid_result=dict(best_valid_result or {}),
+        test_result=dict(test_result),
+        epochs=len(epoch_seconds),
+        train_seconds=train_seconds,
+        epoch_seconds=epoch_seconds,
+        eval_seconds=eval_seconds,
+        n_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
+        checkpoint=trainer.saved_model_file if saved else None,
+        config=config,
+    )

@@ -1,0 +1,73 @@
+"""Fixtures shared by the test files: small slices of the real data in ../shared/datasets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recbole_mdsrec.paths import SHARED_RAW_ROOT
+
+SHARED_ROOT = SHARED_RAW_ROOT.parent
+
+
+def require_shared(path: Path) -> Path:
+    """The shared real data, or a skip that says where it should be (a failure under CI)."""
+    if not path.exists():
+        message = f"{path} is missing: the tests read real data from ../shared/datasets (see dataset/README.md)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_root() -> Path:
+    return require_shared(SHARED_ROOT)
+
+
+def read_ml100k_ratings(raw: Path) -> pd.DataFrame:
+    return pd.read_csv(raw / "u.data", sep="\t", names=["user_id", "item_id", "rating", "timestamp"])
+
+
+@pytest.fixture(scope="session")
+def ml100k_slice(shared_root, tmp_path_factory) -> Path:
+    """RecBole atomic files for the first 120 users of the real MovieLens-100K, with the
+    real release years of u.item as a float item field (one movie has none: a real NaN).
+    Returns the data_path holding ``ml-slice/``."""
+    raw = shared_root / "raw" / "ml-100k"
+    root = tmp_path_factory.mktemp("data")
+    folder = root / "ml-slice"
+    folder.mkdir()
+    ratings = read_ml100k_ratings(raw)
+    ratings = ratings[ratings.user_id <= 120]
+    ratings.to_csv(folder / "ml-slice.inter", sep="\t", index=False,
+                   header=["user_id:token", "item_id:token", "rating:float", "timestamp:float"])
+    items = pd.read_csv(raw / "u.item", sep="|", header=None, encoding="latin-1", usecols=[0, 2])
+    items.columns = ["item_id", "release"]
+    items["year"] = pd.to_datetime(items.release, format="%d-%b-%Y", errors="coerce").dt.year
+    assert items.year.isna().sum() >= 1, "u.item should have a movie without a release date"
+    items[["item_id", "year"]].to_csv(folder / "ml-slice.item", sep="\t", index=False,
+                                      header=["item_id:token", "release_year:float"], na_rep="")
+    return root
+
+
+@pytest.fixture
+def quick_config(ml100k_slice, tmp_path) -> dict:
+    """Options for a fast run on the slice; logs and checkpoints go to tmp_path."""
+    return {
+        "data_path": str(ml100k_slice),
+        "checkpoint_dir": str(tmp_path / "saved"),
+        "MAX_ITEM_LIST_LENGTH": 20,
+        "hidden_size": 32,
+        "inner_size": 64,
+        "n_layers": 1,
+        "epochs": 1,
+        "show_progress": False,
+        "state": "WARNING",
+        "gpu_id": "",
+        "seed": 7,
+    }
