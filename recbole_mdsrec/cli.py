@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset", "-d", default=None, help="dataset name (default: ml-100k-mm)")
     parser.add_argument("--config_files", default=None,
                         help="yaml files, comma- or space-separated, applied in order")
+    parser.add_argument("--variant", default=None, help="named preset of the model's switches, e.g. wo_rgc "
+                        "(see properties/variants/<Model>.yaml)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     return parser
 
@@ -69,8 +71,10 @@ def main(argv: list[str]) -> int:
     try:
         overrides = parse_overrides(rest)
         from recbole_mdsrec.runner import run
+        from recbole_mdsrec.variants import variant_overrides
 
-        result = run(args.model, args.dataset, split_files(args.config_files), cmd_args=overrides)
+        preset = variant_overrides(args.model, args.variant) if args.variant else None
+        result = run(args.model, args.dataset, split_files(args.config_files), preset, cmd_args=overrides)
     except UserInputError as error:
         if args.debug:
             raise

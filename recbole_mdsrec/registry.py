@@ -15,9 +15,11 @@ import inspect
 from recbole_mdsrec.errors import ConfigError
 
 PLUGIN_MODELS: dict[str, str] = {
+    "MDSRec": "recbole_mdsrec.models.mdsrec:MDSRec",
 }
 
 PLUGIN_DATASETS: dict[str, str] = {
+    "MultimodalSequentialDataset": "recbole_mdsrec.data.dataset:MultimodalSequentialDataset",
 }
 
 RECBOLE_MODEL_PACKAGES = (

@@ -13,6 +13,7 @@ from recbole.data import data_preparation
 from recbole.utils import get_trainer, init_logger, init_seed, set_color
 
 from recbole_mdsrec.config import Config
+from recbole_mdsrec.data.locate import ensure_dataset
 from recbole_mdsrec.registry import create_dataset
 
 
@@ -28,6 +29,7 @@ class RunResult:
     epochs: int
     train_seconds: float
     epoch_seconds: list[float] = field(default_factory=list)
+    train_losses: list[float] = field(default_factory=list)
     eval_seconds: float = 0.0
     n_parameters: int = 0
     checkpoint: str | None = None
@@ -70,6 +72,7 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_a
     init_logger(config)
     logger = getLogger()
     logger.info(config)
+    ensure_dataset(config)
 
     _, (train_data, valid_data, test_data), model, trainer = build(config)
     epoch_seconds = _time_epochs(trainer)
@@ -95,6 +98,7 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_a
         epochs=len(epoch_seconds),
         train_seconds=train_seconds,
         epoch_seconds=epoch_seconds,
+        train_losses=[float(trainer.train_loss_dict[e]) for e in sorted(trainer.train_loss_dict)],
         eval_seconds=eval_seconds,
         n_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
         checkpoint=trainer.saved_model_file if saved else None,

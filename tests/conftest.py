@@ -71,3 +71,61 @@ def quick_config(ml100k_slice, tmp_path) -> dict:
         "gpu_id": "",
         "seed": 7,
     }
+
+
+MM_SLICE = "ml-mm-slice"
+
+
+@pytest.fixture(scope="session")
+def mm_slice(shared_root, tmp_path_factory) -> Path:
+    """A multimodal slice of the real MovieLens-100K: the first 100 users, with the reference
+    poster and plot features of ../shared/datasets/reference as its feature files (posters
+    are missing for some movies: their mask is False). Returns the data_path."""
+    from recbole_mdsrec.data.feature_store import feature_path, save_modal_features
+
+    raw = shared_root / "raw" / "ml-100k"
+    reference = shared_root / "reference" / "ml-100k-mm"
+    root = tmp_path_factory.mktemp("mmdata")
+    folder = root / MM_SLICE
+    folder.mkdir()
+    ratings = read_ml100k_ratings(raw)
+    ratings = ratings[ratings.user_id <= 100]
+    ratings.to_csv(folder / f"{MM_SLICE}.inter", sep="\t", index=False,
+                   header=["user_id:token", "item_id:token", "rating:float", "timestamp:float"])
+    tokens = np.arange(1, 1683).astype(str)
+    image_mask = np.load(reference / "image_mask.npy")
+    save_modal_features(feature_path(folder, MM_SLICE, "image"), tokens, np.load(reference / "image_feat.npy"), image_mask)
+    text = np.load(reference / "text_feat.npy")
+    save_modal_features(feature_path(folder, MM_SLICE, "text"), tokens, text, np.ones(len(tokens), dtype=bool))
+    return root
+
+
+@pytest.fixture
+def mm_config(mm_slice, tmp_path) -> dict:
+    """Options for a small, fast MDSRec-style model on the multimodal slice."""
+    return {
+        "data_path": str(mm_slice),
+        "checkpoint_dir": str(tmp_path / "saved"),
+        "graph_cache_dir": str(tmp_path / "graphs"),
+        "modalities": ["image", "text"],
+        "MAX_ITEM_LIST_LENGTH": 20,
+        "hidden_size": 32,
+        "inner_size": 64,
+        "n_layers": 1,
+        "epochs": 1,
+        "train_batch_size": 512,
+        "show_progress": False,
+        "state": "WARNING",
+        "gpu_id": "",
+        "seed": 11,
+    }
+
+
+def build_model(model: str, config_dict: dict, dataset: str = MM_SLICE):
+    """Config, split data and model for ``model`` (no training)."""
+    from recbole_mdsrec.config import Config
+    from recbole_mdsrec.runner import build
+
+    config = Config(model, dataset, config_dict=config_dict)
+    _, splits, built, _ = build(config)
+    return config, splits, built

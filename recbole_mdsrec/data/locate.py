@@ -1,0 +1,36 @@
+"""Finding a dataset's files before RecBole reads them, preparing known ones on first use."""
+
+from __future__ import annotations
+
+from logging import getLogger
+from pathlib import Path
+
+from recbole_mdsrec.errors import DataError
+from recbole_mdsrec.paths import SHARED_RAW_ROOT
+
+
+def ensure_dataset(config, raw_root: Path = SHARED_RAW_ROOT) -> None:
+    """Make sure ``<data_path>/<dataset>.inter`` exists.
+
+    RecBole would try to download a missing dataset, which cannot work offline; instead a
+    dataset this plugin knows how to build is prepared from ``raw_root``, and any other
+    gets an error that says where its files are expected.
+    """
+    from recbole_mdsrec.data.prepare import DATASETS, prepare_dataset
+
+    name = config["dataset"]
+    data_dir = Path(config["data_path"])
+    if (data_dir / f"{name}.inter").is_file():
+        return
+    spec = DATASETS.get(name)
+    if spec is not None and (raw_root / spec.raw_subdir).is_dir():
+        getLogger().info(f"Dataset '{name}' is not prepared yet: building it from {raw_root / spec.raw_subdir}")
+        prepare_dataset(name, raw_root, data_dir.parent, progress=True)
+        return
+    how = (
+        f"the raw files are expected in {raw_root / spec.raw_subdir} (see dataset/README.md), then run "
+        f"`python -m recbole_mdsrec.prepare {name}`" if spec is not None else
+        f"put RecBole atomic files there ({name}.inter, optionally {name}.item and <modality>.npz "
+        f"features), or prepare a known dataset ({', '.join(DATASETS)}) with `python -m recbole_mdsrec.prepare`"
+    )
+    raise DataError(f"Dataset '{name}' has no file {data_dir / (name + '.inter')}. Fix: {how}.")
