@@ -16,6 +16,16 @@ FAST_MALLOC_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000
 KEEP_ENV_VAR = "MDSREC_KEEP_MALLOC"
 
 
+def configure_torch() -> None:
+    """Flush denormal floats to zero. Attention masks of -10000 and dropout on small
+    values produce denormals, and x86 handles each one in a slow path: on a SASRec step
+    elementwise ``mul`` ran ~2.5x and ``exp`` ~6x faster with this on. Values below
+    1e-38 become 0, far under any metric's resolution."""
+    import torch
+
+    torch.set_flush_denormal(True)
+
+
 def has_fast_malloc(environ=os.environ) -> bool:
     return all(environ.get(key) == value for key, value in FAST_MALLOC_ENV.items())
 

@@ -14,6 +14,7 @@ from recbole.utils import get_trainer, init_logger, init_seed, set_color
 
 from recbole_mdsrec.config import Config
 from recbole_mdsrec.data.locate import ensure_dataset
+from recbole_mdsrec.launch import configure_torch
 from recbole_mdsrec.registry import create_dataset
 
 
@@ -54,6 +55,7 @@ def _time_epochs(trainer) -> list[float]:
 
 def build(config: Config):
     """Dataset, split loaders, model and trainer for ``config`` (seeded as RecBole does)."""
+    configure_torch()
     init_seed(config["seed"], config["reproducibility"])
     dataset = create_dataset(config)
     getLogger().info(dataset)

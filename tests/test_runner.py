@@ -47,3 +47,14 @@ def test_cli_reports_unknown_model_without_traceback():
                          capture_output=True, text=True, cwd=REPO_ROOT)
     assert out.returncode == 2
     assert "Unknown model 'NoSuchModel'" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_runner_flushes_denormals():
+    import torch
+
+    from recbole_mdsrec.launch import configure_torch
+
+    torch.set_flush_denormal(False)
+    assert (torch.tensor([1e-39]) * 1.0).item() > 0.0
+    configure_torch()
+    assert (torch.tensor([1e-39]) * 1.0).item() == 0.0
