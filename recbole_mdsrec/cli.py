@@ -7,6 +7,7 @@ import logging
 import sys
 
 from recbole_mdsrec.errors import ConfigError, UserInputError
+from recbole_mdsrec.tables import command as grid_command
 
 METRIC_ORDER = ("recall", "ndcg", "mrr")
 
@@ -31,6 +32,7 @@ def parse_overrides(tokens: list[str]) -> dict[str, str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="run.py",
+        allow_abbrev=False,  # else --seed=3, a config option, would be read as --seeds
         description="Train and evaluate a plugin or RecBole model. Any other --key=value "
         "overrides a RecBole/plugin config option (e.g. --epochs=5 --learning_rate=0.001).",
     )
@@ -40,6 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="yaml files, comma- or space-separated, applied in order")
     parser.add_argument("--variant", default=None, help="named preset of the model's switches, e.g. wo_rgc "
                         "(see properties/variants/<Model>.yaml)")
+    parser.add_argument("--resume", default=None, metavar="PATH",
+                        help="continue an interrupted training from its <checkpoint>.last state")
+    parser.add_argument("--recommend", action="store_true",
+                        help="print top-k items for --user or --sequence from --checkpoint")
+    parser.add_argument("--checkpoint", default=None, metavar="PATH", help="trained model for --recommend")
+    parser.add_argument("--user", default=None, help="user token for --recommend")
+    parser.add_argument("--sequence", default=None, help="item tokens, oldest first, comma-separated, for --recommend")
+    parser.add_argument("--topk", type=int, default=10, help="number of items for --recommend (default 10)")
+    grid_command.add_arguments(parser)
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     return parser
 
@@ -66,22 +77,52 @@ def format_metrics(result: dict) -> str:
     return "\n".join(lines)
 
 
+def train_command(args, overrides: dict) -> int:
+    from recbole_mdsrec.runner import run
+    from recbole_mdsrec.variants import variant_overrides
+
+    preset = variant_overrides(args.model, args.variant) if args.variant else None
+    result = run(args.model, args.dataset, split_files(args.config_files), preset, cmd_args=overrides,
+                 resume=args.resume)
+    print(f"\nTest results of {result.model} on {result.dataset} "
+          f"({result.epochs} epochs, best checkpoint {result.checkpoint}):")
+    print(format_metrics(result.test_result))
+    return 0
+
+
+def recommend_command(args) -> int:
+    if not args.checkpoint or bool(args.user) == bool(args.sequence):
+        raise ConfigError(
+            "--recommend needs --checkpoint=PATH and exactly one of --user=TOKEN or --sequence=ITEM,ITEM,... "
+            "Fix: e.g. python run.py --recommend --checkpoint=saved/MDSRec-....pth --user=42 --topk=10"
+        )
+    if args.topk < 1:
+        raise ConfigError(f"--topk is {args.topk}; it must be at least 1.")
+    from recbole_mdsrec.recommend import Recommender, format_recommendations
+
+    recommender = Recommender(args.checkpoint, dataset=args.dataset)
+    if args.user:
+        history, who = recommender.user_history(args.user), f"user {args.user}"
+    else:
+        history, who = recommender.item_ids([t.strip() for t in args.sequence.split(",") if t.strip()]), "the sequence"
+    print(f"Top {args.topk} items for {who} ({len(history)} past items, excluded) "
+          f"by {recommender.config['model']} on {recommender.config['dataset']}:")
+    print(format_recommendations(recommender.recommend(history, args.topk)))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     args, rest = build_parser().parse_known_args(argv)
     try:
         overrides = parse_overrides(rest)
-        from recbole_mdsrec.runner import run
-        from recbole_mdsrec.variants import variant_overrides
-
-        preset = variant_overrides(args.model, args.variant) if args.variant else None
-        result = run(args.model, args.dataset, split_files(args.config_files), preset, cmd_args=overrides)
+        if args.recommend:
+            return recommend_command(args)
+        if grid_command.wanted(args):
+            return grid_command.main(args, overrides, argv)
+        return train_command(args, overrides)
     except UserInputError as error:
         if args.debug:
             raise
         logging.shutdown()
         print(f"\nerror: {error}", file=sys.stderr)
         return 2
-    print(f"\nTest results of {result.model} on {result.dataset} "
-          f"({result.epochs} epochs, best checkpoint {result.checkpoint}):")
-    print(format_metrics(result.test_result))
-    return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from recbole_mdsrec import compat  # noqa: F401  (before RecBole is used)
 from recbole.config import Config as RecBoleConfig
+from recbole.utils import ModelType
 
 from recbole_mdsrec import registry
 from recbole_mdsrec.errors import ConfigError
@@ -54,3 +55,29 @@ class Config(RecBoleConfig):
                 self._update_internal_config_dict(path)
         if "data_path" not in self.external_config_dict:
             self.internal_config_dict["data_path"] = str(DATA_ROOT)
+
+    def _set_default_parameters(self):
+        self._check_loss_and_sampling()
+        try:
+            super()._set_default_parameters()
+        except (ValueError, TypeError, NotImplementedError, RuntimeError) as error:
+            raise ConfigError(f"{error} Fix: correct that option (see properties/overall.yaml for the defaults).") from None
+
+    def _check_loss_and_sampling(self):
+        """RecBole's own message for these names the wrong cause or none (BPR without
+        negatives fails deep inside the model)."""
+        final = self.final_config_dict
+        if hasattr(self.model_class, "input_type") or final.get("MODEL_TYPE") != ModelType.SEQUENTIAL:
+            return
+        loss, sampling = final.get("loss_type"), final.get("train_neg_sample_args")
+        sampling = None if sampling in (None, "None") else sampling
+        if loss == "CE" and sampling is not None:
+            raise ConfigError(
+                f"loss_type=CE scores every item, so it takes no sampled negatives, but train_neg_sample_args "
+                f"is {sampling}. Fix: drop --train_neg_sample_args (or set it to None), or use --loss_type=BPR."
+            )
+        if loss == "BPR" and sampling is None:
+            raise ConfigError(
+                "loss_type=BPR needs sampled negatives, but train_neg_sample_args is None. Fix: add "
+                "--train_neg_sample_args=\"{'distribution': 'uniform', 'sample_num': 1}\", or use --loss_type=CE."
+            )

@@ -12,6 +12,8 @@ from recbole_mdsrec import compat  # noqa: F401  (before RecBole is used)
 from recbole.data import data_preparation
 from recbole.utils import get_trainer, init_logger, init_seed, set_color
 
+from recbole_mdsrec.checkpoints import restore_training_state, save_training_state
+from recbole_mdsrec.compat import load_checkpoint
 from recbole_mdsrec.config import Config
 from recbole_mdsrec.data.locate import ensure_dataset
 from recbole_mdsrec.launch import configure_torch
@@ -53,35 +55,65 @@ def _time_epochs(trainer) -> list[float]:
     return durations
 
 
-def build(config: Config):
-    """Dataset, split loaders, model and trainer for ``config`` (seeded as RecBole does)."""
+def build_data(config: Config):
+    """The dataset and its train/valid/test loaders (seeded as RecBole does)."""
     configure_torch()
+    ensure_dataset(config)
     init_seed(config["seed"], config["reproducibility"])
     dataset = create_dataset(config)
     getLogger().info(dataset)
-    train_data, valid_data, test_data = data_preparation(config, dataset)
+    return dataset, data_preparation(config, dataset)
+
+
+def build_model(config: Config, train_data):
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = config.model_class(config, train_data._dataset).to(config["device"])
     getLogger().info(model)
+    return model
+
+
+def build(config: Config):
+    """Dataset, split loaders, model and trainer for ``config``."""
+    dataset, splits = build_data(config)
+    model = build_model(config, splits[0])
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-    return dataset, (train_data, valid_data, test_data), model, trainer
+    return dataset, splits, model, trainer
+
+
+def resumed_config(path, cmd_args=None) -> Config:
+    """The config saved in a training state, with command-line overrides (e.g. more epochs)."""
+    config = load_checkpoint(path)["config"]
+    for key, value in config._convert_config_dict(dict(cmd_args or {})).items():
+        config[key] = value
+    return config
 
 
 def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_args=None,
-        saved: bool = True) -> RunResult:
-    config = Config(model, dataset, config_file_list, config_dict, cmd_args)
+        saved: bool = True, resume=None) -> RunResult:
+    """Train to early stopping and test. ``resume`` is a ``<checkpoint>.last`` training state:
+    its own config is used (model and dataset included), updated by ``cmd_args``."""
+    if resume is None:
+        config = Config(model, dataset, config_file_list, config_dict, cmd_args)
+    else:
+        config = resumed_config(resume, cmd_args)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     logger = getLogger()
     logger.info(config)
-    ensure_dataset(config)
 
     _, (train_data, valid_data, test_data), model, trainer = build(config)
+    if resume is not None:
+        epoch = restore_training_state(trainer, train_data, resume)
+        logger.info(f"Resuming from {resume} at epoch {epoch}")
     epoch_seconds = _time_epochs(trainer)
+
+    def keep_training_state(epoch, valid_score):
+        save_training_state(trainer, train_data, epoch)
 
     start = time.perf_counter()
     best_valid_score, best_valid_result = trainer.fit(
-        train_data, valid_data, saved=saved, show_progress=config["show_progress"]
+        train_data, valid_data, saved=saved, show_progress=config["show_progress"],
+        callback_fn=keep_training_state if saved else None,
     )
     train_seconds = time.perf_counter() - start
 
@@ -97,7 +129,7 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_a
         best_valid_score=float(best_valid_score),
         best_valid_result=dict(best_valid_result or {}),
         test_result=dict(test_result),
-        epochs=len(epoch_seconds),
+        epochs=len(trainer.train_loss_dict),
         train_seconds=train_seconds,
         epoch_seconds=epoch_seconds,
         train_losses=[float(trainer.train_loss_dict[e]) for e in sorted(trainer.train_loss_dict)],

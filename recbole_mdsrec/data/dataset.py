@@ -72,25 +72,10 @@ class MultimodalSequentialDataset(SequentialDataset):
     # --- the training part of the sequences, and the graphs built from it ---------------
 
     def training_sequences(self) -> list[np.ndarray]:
-        """Each user's training items in time order, read from the training split only.
-
-        After RecBole's augmentation a user's training rows are ``<i1> | i2``,
-        ``<i1, i2> | i3``, ...: the sequence is the first row's first history item followed
-        by every training target. Validation and test targets are never in these rows.
-        """
+        """Each user's training items in time order, read from the training split only
+        (validation and test targets are never in its rows)."""
         self._require_train_split("training_sequences")
-        users = self.inter_feat[self.uid_field].numpy()
-        targets = self.inter_feat[self.iid_field].numpy()
-        first_history = self.inter_feat[self.item_id_list_field][:, 0].numpy()
-        order = np.argsort(users, kind="stable")  # rows are user-grouped already; keep it explicit
-        users, targets, first_history = users[order], targets[order], first_history[order]
-        starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
-        ends = np.r_[starts[1:], len(users)]
-        return [np.r_[first_history[s], targets[s:e]] for s, e in zip(starts, ends)]
-
-    def behavior_matrix(self, window: int):
-        """Item co-occurrence counts within ``window`` positions, from training sequences."""
-        return cooccurrence(self.training_sequences(), self.item_num, window=window)
+        return user_sequences(self)[1]
 
     def modal_graph(self, modality: str, settings: dict) -> torch.Tensor:
         """Normalised graph of ``modality`` (torch sparse), cached on disk under a key that
@@ -117,6 +102,22 @@ class MultimodalSequentialDataset(SequentialDataset):
                 f"{what} reads the training split only (this is the '{self.split_role}' part); "
                 "call it on train_data.dataset so that validation and test items never leak in."
             )
+
+
+def user_sequences(dataset) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Users and their item sequences in time order, read from an augmented sequential
+    dataset (any split, or the whole). RecBole's augmentation turns a sequence into rows
+    ``<i1> | i2``, ``<i1, i2> | i3``, ...: a user's sequence is the first row's first
+    history item followed by every target."""
+    inter = dataset.inter_feat
+    users = inter[dataset.uid_field].numpy()
+    targets = inter[dataset.iid_field].numpy()
+    first_history = inter[dataset.item_id_list_field][:, 0].numpy()
+    order = np.argsort(users, kind="stable")  # rows are user-grouped already; keep it explicit
+    users, targets, first_history = users[order], targets[order], first_history[order]
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    ends = np.r_[starts[1:], len(users)]
+    return users[starts], [np.r_[first_history[s], targets[s:e]] for s, e in zip(starts, ends)]
 
 
 def _sequences_fingerprint(sequences: list[np.ndarray]) -> bytes:

@@ -27,10 +27,11 @@ def ensure_dataset(config, raw_root: Path = SHARED_RAW_ROOT) -> None:
         getLogger().info(f"Dataset '{name}' is not prepared yet: building it from {raw_root / spec.raw_subdir}")
         prepare_dataset(name, raw_root, data_dir.parent, progress=True)
         return
-    how = (
-        f"the raw files are expected in {raw_root / spec.raw_subdir} (see dataset/README.md), then run "
-        f"`python -m recbole_mdsrec.prepare {name}`" if spec is not None else
-        f"put RecBole atomic files there ({name}.inter, optionally {name}.item and <modality>.npz "
-        f"features), or prepare a known dataset ({', '.join(DATASETS)}) with `python -m recbole_mdsrec.prepare`"
-    )
+    if spec is not None:
+        how = (f"the raw files are expected in {raw_root / spec.raw_subdir} (see dataset/README.md); "
+               f"then run `python -m recbole_mdsrec.prepare {name}`")
+    else:
+        ready = sorted(p.parent.name for p in data_dir.parent.glob("*/*.inter") if p.stem == p.parent.name)
+        how = (f"use a prepared dataset ({', '.join(ready + ['ml-100k']) }), one this plugin can prepare "
+               f"({', '.join(DATASETS)}), or put RecBole atomic files for '{name}' in {data_dir}")
     raise DataError(f"Dataset '{name}' has no file {data_dir / (name + '.inter')}. Fix: {how}.")

@@ -1,0 +1,94 @@
+"""Training state that survives an interruption, and reloading trained models.
+
+RecBole saves a checkpoint only when validation improves, without random-number states,
+so a resumed run would neither start where the interrupted one stopped nor draw the same
+dropout masks and batch order. After every evaluated epoch the runner also writes
+``<best checkpoint>.last`` (atomically) holding everything the next epoch depends on:
+weights, optimizer, early-stopping counters, the train loader's shuffling generator and
+the global torch/numpy/random states. Resuming from it continues the same trajectory.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from recbole_mdsrec.compat import load_checkpoint
+from recbole_mdsrec.errors import DataError
+
+LAST_SUFFIX = ".last"
+
+
+def last_state_path(best_checkpoint) -> Path:
+    return Path(f"{best_checkpoint}{LAST_SUFFIX}")
+
+
+def atomic_torch_save(obj, path) -> None:
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, temporary, pickle_protocol=4)
+    os.replace(temporary, path)
+
+
+def save_training_state(trainer, train_data, epoch: int) -> Path:
+    path = last_state_path(trainer.saved_model_file)
+    atomic_torch_save({
+        "config": trainer.config,
+        "epoch": epoch,
+        "cur_step": trainer.cur_step,
+        "best_valid_score": trainer.best_valid_score,
+        "best_valid_result": trainer.best_valid_result,
+        "train_loss_dict": dict(trainer.train_loss_dict),
+        "best_checkpoint": trainer.saved_model_file,
+        "state_dict": trainer.model.state_dict(),
+        "other_parameter": trainer.model.other_parameter(),
+        "optimizer": trainer.optimizer.state_dict(),
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "numpy": np.random.get_state(),
+            "python": random.getstate(),
+            "train_loader": train_data.generator.get_state(),
+        },
+    }, path)
+    return path
+
+
+def restore_training_state(trainer, train_data, path) -> int:
+    """Put ``trainer`` and ``train_data`` back into the state saved at ``path``; returns
+    the epoch training continues from."""
+    state = load_checkpoint(path, map_location=trainer.device)
+    if "rng" not in state:
+        raise DataError(
+            f"'{path}' is a best-model checkpoint, which cannot resume training exactly. "
+            f"Fix: pass --resume=<checkpoint>{LAST_SUFFIX}, the state the runner writes after every epoch."
+        )
+    check_compatible(state["config"], trainer.config, path)
+    trainer.model.load_state_dict(state["state_dict"])
+    trainer.model.load_other_parameter(state.get("other_parameter"))
+    trainer.optimizer.load_state_dict(state["optimizer"])
+    trainer.start_epoch = state["epoch"] + 1
+    trainer.cur_step = state["cur_step"]
+    trainer.best_valid_score = state["best_valid_score"]
+    trainer.best_valid_result = state["best_valid_result"]
+    trainer.train_loss_dict = dict(state["train_loss_dict"])
+    trainer.saved_model_file = state["best_checkpoint"]
+    rng = state["rng"]
+    torch.set_rng_state(rng["torch"])
+    np.random.set_state(rng["numpy"])
+    random.setstate(rng["python"])
+    train_data.generator.set_state(rng["train_loader"])
+    return trainer.start_epoch
+
+
+def check_compatible(saved_config, config, path) -> None:
+    """A checkpoint only fits the model and dataset it was trained on."""
+    for key in ("model", "dataset"):
+        if saved_config[key] != config[key]:
+            raise DataError(
+                f"Checkpoint '{path}' was trained with {key} '{saved_config[key]}', but this run uses "
+                f"'{config[key]}'. Fix: pass --{key}={saved_config[key]}, or a checkpoint of '{config[key]}'."
+            )

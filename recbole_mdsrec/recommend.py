@@ -1,0 +1,110 @@
+"""Top-k recommendations from a trained checkpoint, for a known user or a raw sequence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from recbole_mdsrec.checkpoints import check_compatible
+from recbole_mdsrec.compat import load_checkpoint
+from recbole_mdsrec.data.dataset import user_sequences
+from recbole_mdsrec.errors import DataError
+from recbole_mdsrec.runner import build_data, build_model
+
+from recbole.data.interaction import Interaction
+
+
+@dataclass
+class Recommendation:
+    rank: int
+    item: str
+    title: str
+    score: float
+
+
+class Recommender:
+    """A trained model with its dataset, rebuilt from the checkpoint alone (its config
+    names the dataset files; features and graphs are rebuilt, graphs from their cache)."""
+
+    def __init__(self, checkpoint, dataset: str | None = None):
+        state = load_checkpoint(checkpoint)
+        self.config = state["config"]
+        if dataset is not None:
+            check_compatible(self.config, {"model": self.config["model"], "dataset": dataset}, checkpoint)
+        self.config["state"] = "WARNING"
+        self.dataset, (train_data, _, _) = build_data(self.config)
+        self.model = build_model(self.config, train_data)
+        self.model.load_state_dict(state["state_dict"])
+        self.model.load_other_parameter(state.get("other_parameter"))
+        self.model.eval()
+        users, sequences = user_sequences(self.dataset)
+        self._sequence_of = dict(zip(users.tolist(), sequences))
+        self._titles = _item_titles(Path(self.config["data_path"]), self.config["dataset"])
+
+    def user_history(self, user_token: str) -> np.ndarray:
+        field = self.dataset.uid_field
+        if user_token not in self.dataset.field2token_id[field]:
+            examples = ", ".join(self.dataset.field2id_token[field][1:4])
+            raise DataError(
+                f"User '{user_token}' (option --user) is not in dataset '{self.config['dataset']}'. "
+                f"Fix: pass a user token from its .inter file (e.g. {examples}), or give the items "
+                "directly with --sequence=ITEM,ITEM,..."
+            )
+        return self._sequence_of[self.dataset.token2id(field, user_token)]
+
+    def item_ids(self, item_tokens: list[str]) -> np.ndarray:
+        field = self.dataset.iid_field
+        unknown = [t for t in item_tokens if t not in self.dataset.field2token_id[field]]
+        if unknown or not item_tokens:
+            raise DataError(
+                f"Items {unknown or '(none)'} of --sequence are not items of dataset "
+                f"'{self.config['dataset']}'. Fix: list item tokens from its .item/.inter files, comma-separated."
+            )
+        return np.array([self.dataset.token2id(field, t) for t in item_tokens])
+
+    @torch.no_grad()
+    def recommend(self, history: np.ndarray, topk: int = 10) -> list[Recommendation]:
+        """The ``topk`` best items after ``history`` (item ids, oldest first), history excluded."""
+        max_len = self.config["MAX_ITEM_LIST_LENGTH"]
+        recent = history[-max_len:]
+        item_seq = torch.zeros(1, max_len, dtype=torch.long)
+        item_seq[0, : len(recent)] = torch.as_tensor(recent)
+        interaction = Interaction({
+            self.model.ITEM_SEQ: item_seq,
+            self.model.ITEM_SEQ_LEN: torch.tensor([len(recent)]),
+            self.dataset.uid_field: torch.zeros(1, dtype=torch.long),
+        }).to(self.config["device"])
+        scores = self.model.full_sort_predict(interaction).view(-1).cpu()
+        scores[0] = -torch.inf
+        scores[torch.as_tensor(history)] = -torch.inf
+        top = torch.topk(scores, min(topk, int(torch.isfinite(scores).sum())))
+        tokens = self.dataset.field2id_token[self.dataset.iid_field]
+        return [
+            Recommendation(rank + 1, str(tokens[i]), self._titles.get(str(tokens[i]), ""), float(score))
+            for rank, (i, score) in enumerate(zip(top.indices.tolist(), top.values.tolist()))
+        ]
+
+
+def _item_titles(data_dir: Path, dataset: str) -> dict[str, str]:
+    """Item token -> a readable name from the ``.item`` file (its ``title`` column, or its
+    first text column); empty when the dataset has none."""
+    path = data_dir / f"{dataset}.item"
+    if not path.is_file():
+        return {}
+    items = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    names = {c.split(":")[0]: c for c in items.columns}
+    text = [c for n, c in names.items() if n != "item_id" and c.endswith((":token_seq", ":token"))]
+    column = names.get("title") or (text[0] if text else None)
+    if column is None or names.get("item_id") is None:
+        return {}
+    return dict(zip(items[names["item_id"]], items[column]))
+
+
+def format_recommendations(recommendations: list[Recommendation]) -> str:
+    lines = ["| rank | item | title | score |", "|---|---|---|---|"]
+    lines += [f"| {r.rank} | {r.item} | {r.title} | {r.score:.4f} |" for r in recommendations]
+    return "\n".join(lines)

@@ -1,0 +1,118 @@
+"""Checkpoints, exact resume, reproducibility, recommendations and bad input."""
+
+import pytest
+import torch
+
+from recbole_mdsrec import cli, runner
+from recbole_mdsrec.checkpoints import last_state_path
+from recbole_mdsrec.errors import DataError
+from recbole_mdsrec.recommend import Recommender
+
+
+@pytest.fixture(scope="module")
+def trained(mm_slice, tmp_path_factory):
+    """MDSRec trained for 3 epochs on the real slice: the uninterrupted reference run."""
+    options = _options(mm_slice, tmp_path_factory.mktemp("trained"), epochs=3)
+    return options, runner.run("MDSRec", "ml-mm-slice", config_dict=options)
+
+
+def _options(mm_slice, folder, **extra):
+    return {
+        "data_path": str(mm_slice), "checkpoint_dir": str(folder / "saved"), "graph_cache_dir": str(folder / "g"),
+        "modalities": ["image", "text"], "MAX_ITEM_LIST_LENGTH": 20, "hidden_size": 32, "inner_size": 64,
+        "n_layers": 1, "train_batch_size": 512, "show_progress": False, "state": "WARNING", "gpu_id": "",
+        "seed": 5, **extra,
+    }
+
+
+def test_interrupted_training_resumes_to_the_same_result(trained, mm_slice, tmp_path, monkeypatch):
+    options, reference = trained
+    save = runner.save_training_state
+
+    def save_then_interrupt(trainer, train_data, epoch):
+        save(trainer, train_data, epoch)
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "save_training_state", save_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run("MDSRec", "ml-mm-slice", config_dict={**options, "checkpoint_dir": str(tmp_path)})
+    monkeypatch.setattr(runner, "save_training_state", save)
+    (state,) = tmp_path.glob("*.last")
+    resumed = runner.run(resume=str(state))
+    assert resumed.epochs == 3 and len(resumed.epoch_seconds) == 1  # only epoch 2 ran again
+    assert resumed.train_losses == pytest.approx(reference.train_losses, rel=1e-6)
+    assert resumed.test_result == reference.test_result
+
+
+def test_same_seed_gives_identical_metrics(trained, mm_slice, tmp_path):
+    options, reference = trained
+    again = runner.run("MDSRec", "ml-mm-slice", config_dict={**options, "checkpoint_dir": str(tmp_path)})
+    assert again.test_result == reference.test_result
+    assert again.train_losses == pytest.approx(reference.train_losses, rel=1e-6)  # threaded sums
+
+
+def test_recommendations_from_a_checkpoint_alone(trained):
+    _, reference = trained
+    recommender = Recommender(reference.checkpoint)
+    history = recommender.user_history("1")
+    items = recommender.recommend(history, topk=10)
+    assert [r.rank for r in items] == list(range(1, 11))
+    scores = [r.score for r in items]
+    assert scores == sorted(scores, reverse=True)
+    tokens = recommender.dataset.field2id_token["item_id"]
+    assert not {r.item for r in items} & {tokens[i] for i in history}
+    from_sequence = recommender.recommend(recommender.item_ids([tokens[i] for i in history]), topk=10)
+    assert [r.item for r in from_sequence] == [r.item for r in items]
+    with pytest.raises(DataError, match="not in dataset"):
+        recommender.user_history("no-such-user")
+    with pytest.raises(DataError, match="trained with dataset 'ml-mm-slice'"):
+        Recommender(reference.checkpoint, dataset="hm")
+
+
+def _cli(capsys, *argv):
+    code = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_recommend_prints_a_ranked_table(trained, capsys):
+    _, reference = trained
+    code, out, _ = _cli(capsys, "--recommend", f"--checkpoint={reference.checkpoint}", "--user=1", "--topk=5")
+    assert code == 0
+    rows = [line for line in out.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert len(rows) == 5
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--model=SASRec", "--dataset=ml-100k", "--epochs", "3"], "--key=value"),
+    (["--model=NoSuchModel"], "Unknown model 'NoSuchModel'"),
+    (["--model=SASRec", "--dataset=no-such-data"], "prepared dataset"),
+    (["--model=SASRec", "--dataset=ml-100k", "--train_neg_sample_args={'distribution': 'uniform'}"], "loss_type=CE"),
+    (["--model=SASRec", "--dataset=ml-100k", "--loss_type=BPR"], "needs sampled negatives"),
+    (["--recommend", "--checkpoint=no/such.pth", "--user=1"], "does not exist"),
+    (["--recommend", "--user=1"], "needs --checkpoint"),
+    (["--model=MDSRec", "--variant=wo_everything"], "Unknown variant"),
+])
+def test_bad_input_gets_one_paragraph_and_exit_code_2(capsys, argv, expected):
+    code, _, err = _cli(capsys, *argv)
+    assert code == 2
+    assert expected in err and "Fix" in err or "Known" in err
+    assert "Traceback" not in err
+
+
+def test_corrupt_checkpoint_and_missing_modality(capsys, tmp_path, mm_slice):
+    corrupt = tmp_path / "x.pth"
+    corrupt.write_bytes(b"\x00" * 64)
+    code, _, err = _cli(capsys, "--recommend", f"--checkpoint={corrupt}", "--user=1")
+    assert code == 2 and "cannot be read" in err
+    code, _, err = _cli(capsys, "--model=MDSRec", "--dataset=ml-mm-slice", f"--data_path={mm_slice}",
+                        "--modalities=['image','audio']", "--gpu_id=", "--state=WARNING")
+    assert code == 2 and "audio" in err and "Fix" in err
+
+
+def test_resume_needs_a_training_state_not_a_best_checkpoint(trained):
+    _, reference = trained
+    assert last_state_path(reference.checkpoint).is_file()
+    with pytest.raises(DataError, match=r"\.last"):
+        runner.run(resume=reference.checkpoint)
