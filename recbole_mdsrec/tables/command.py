@@ -1,0 +1,127 @@
+"""The ``run.py`` options behind side-by-side tables (``--seeds``, ``--budget``,
+``--grid_config``) and the grid command they start."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+from pathlib import Path
+
+import yaml
+
+from recbole_mdsrec.errors import ConfigError
+from recbole_mdsrec.paths import PROPERTIES_DIR
+
+GRID_CONFIG = PROPERTIES_DIR / "grid.yaml"
+RESULTS_DIR = Path("results")
+REFERENCE_MODEL = "MDSRec"
+REFERENCE_PRESET = "full"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--seeds", default=None,
+                        help="run a grid of every model x seed: a count N (seeds 1..N) or a list such as 1,2,3")
+    parser.add_argument("--budget", default=None,
+                        help="configurations tried per model on validation, the defaults first (default 1: no tuning)")
+    parser.add_argument("--grid_config", default=str(GRID_CONFIG),
+                        help="yaml of settings shared by every model of a grid ('' for none; default properties/grid.yaml)")
+
+
+def wanted(args) -> bool:
+    """A grid rather than one run: several models, seeds, every preset, or a tuning budget."""
+    return "," in args.model or args.seeds is not None or args.variant == "all" or args.budget is not None
+
+
+def parse_seeds(value: str | None, overrides: dict) -> list[int]:
+    """``--seeds=3`` -> [1, 2, 3]; ``--seeds=7,8`` -> [7, 8]; none -> ``--seed`` or [1]."""
+    if value is None:
+        return [int(overrides.pop("seed"))] if "seed" in overrides else [1]
+    if "seed" in overrides:
+        raise ConfigError("Both --seed and --seeds are given. Fix: list the seeds in --seeds (e.g. --seeds=1,2,3) only.")
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    try:
+        numbers = [int(part) for part in parts]
+    except ValueError:
+        numbers = []
+    if not numbers or ("," not in value and numbers[0] < 1) or len(set(numbers)) != len(numbers):
+        raise ConfigError(f"Cannot read --seeds={value}. Fix: give a count (--seeds=3 runs seeds 1, 2, 3) "
+                          "or distinct integer seeds (--seeds=1,2,3; one seed: --seeds=7,).")
+    return list(range(1, numbers[0] + 1)) if "," not in value else numbers
+
+
+def parse_budget(value: str | None) -> int:
+    try:
+        budget = 1 if value is None else int(value)
+    except ValueError:
+        budget = 0
+    if budget < 1:
+        raise ConfigError(f"Cannot read --budget={value}. Fix: give a positive integer, the same for every model "
+                          "(--budget=1, the default, trains the defaults only).")
+    return budget
+
+
+def grid_files(grid_config: str, config_files: list[str] | None) -> tuple[list[str], list[str]]:
+    """The yaml files of every run (the grid's own first, so the user's files override it)
+    and the options the grid file sets."""
+    if not grid_config:
+        return list(config_files or []), []
+    path = Path(grid_config)
+    if not path.is_file():
+        raise ConfigError(f"Grid config {grid_config} (option --grid_config) does not exist. "
+                          f"Fix: give an existing yaml file, or --grid_config= for none (default {GRID_CONFIG}).")
+    return [str(path), *(config_files or [])], list(yaml.safe_load(path.read_text()) or {})
+
+
+def _show_progress() -> None:
+    logger = logging.getLogger("recbole_mdsrec.tables")
+    if not logger.handlers:  # RecBole reconfigures the root logger at every run; this one is the grid's own
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s grid: %(message)s", "%d %b %H:%M"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+def main(args, overrides: dict, argv: list[str]) -> int:
+    from recbole_mdsrec.cli import split_files
+    from recbole_mdsrec.config import DEFAULT_DATASET
+    from recbole_mdsrec.tables.grid import Entry, Grid, GridSpec
+    from recbole_mdsrec.tables.report import ReportInfo, write_report
+    from recbole_mdsrec.variants import variants_of
+
+    models = [name.strip() for name in args.model.split(",") if name.strip()]
+    ablation = args.variant == "all"
+    if ablation:
+        missing = [m for m in models if not variants_of(m)]
+        if missing:
+            raise ConfigError(f"--variant=all: {', '.join(missing)} has no presets. "
+                              "Fix: name models that have properties/variants/<Model>.yaml, e.g. --model=MDSRec.")
+        entries = [Entry(m, v) for m in models for v in variants_of(m)]
+        reference = next((e for e in entries if e.variant == REFERENCE_PRESET), entries[0])
+    else:
+        entries = [Entry(m, args.variant) for m in models]
+        reference = next((e for e in entries if e.model == REFERENCE_MODEL), None)
+    seeds = parse_seeds(args.seeds, overrides)
+    budget = parse_budget(args.budget)
+    dataset = args.dataset or DEFAULT_DATASET
+    files, grid_keys = grid_files(args.grid_config, split_files(args.config_files))
+    folder = RESULTS_DIR / dataset / ("ablation" if ablation else "")
+    command = shlex.join(["python", "run.py", *argv])
+
+    _show_progress()
+    spec = GridSpec(entries, dataset, seeds, folder, budget, files, overrides)
+    try:
+        outcomes = Grid(spec).run()
+    except KeyboardInterrupt:  # the grid has said what is kept and how to go on
+        return 130
+    info = ReportInfo(
+        title=f"{'Ablation of ' + ', '.join(models) if ablation else 'Comparison'} on {dataset}",
+        command=command, seeds=seeds, budget=budget, shared_keys=[*grid_keys, *overrides],
+        reference=reference.label if reference else None, others="preset" if ablation else "baseline",
+    )
+    table = write_report(outcomes, info, folder)
+    print("\n" + table.read_text())
+    print(f"Written to {folder}/: table.md, runs.csv, configs/, chart.png")
+    failed = any(o.error for o in outcomes) or any(row["status"] != "ok" for o in outcomes for row in [*o.tried, *o.rows])
+    return 1 if failed else 0

@@ -1,0 +1,216 @@
+"""``table.md`` and ``chart.png`` of a grid's outcomes."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from recbole_mdsrec.tables import stats, tuning
+from recbole_mdsrec.tables.store import NON_RESULT_KEYS, atomic_write
+
+# Options every table states, whatever the grid file sets: together they are the protocol.
+PROTOCOL_KEYS = ("eval_args", "metrics", "topk", "valid_metric", "epochs", "stopping_step", "eval_step",
+                 "MAX_ITEM_LIST_LENGTH", "train_batch_size")
+CHART_METRICS = ("ndcg@10", "recall@10")
+
+
+@dataclass
+class ReportInfo:
+    title: str
+    command: str
+    seeds: list[int]
+    budget: int
+    shared_keys: list[str] = field(default_factory=list)  # options the grid sets for every entry
+    reference: str | None = None  # the label the others are compared with
+    others: str = "baseline"      # what the others are called: baseline, preset
+
+
+@dataclass
+class Summary:
+    """One entry's test results over its successful seeds."""
+
+    per_seed: dict[str, dict[int, float]]  # metric -> seed -> value
+    means: dict[str, float]
+    stds: dict[str, float | None]
+
+
+def summarize(outcome, metrics: list[str]) -> Summary:
+    per_seed = {m: {row["seed"]: row[f"test_{m}"] for row in outcome.ok_rows if row.get(f"test_{m}") is not None}
+                for m in metrics}
+    pairs = {m: stats.mean_std(values.values()) for m, values in per_seed.items()}
+    return Summary(per_seed, {m: p[0] for m, p in pairs.items()}, {m: p[1] for m, p in pairs.items()})
+
+
+def metric_names(outcomes) -> list[str]:
+    names = {c[len("test_"):] for o in outcomes for row in o.ok_rows for c in row if c.startswith("test_")}
+    return sorted(names, key=stats.metric_sort_key)
+
+
+def _cell(mean: float, std: float | None, mark: str) -> str:
+    if math.isnan(mean):
+        return ""
+    text = f"{mean:.{stats.DECIMALS}f}" + (f" ± {std:.{stats.DECIMALS}f}" if std is not None else "")
+    return {"best": f"**{text}**", "second": f"<u>{text}</u>"}.get(mark, text)
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.2f}%"
+
+
+def _p(p: float | None, pairs: int) -> str:
+    if p is None:
+        return f"p n/a ({pairs} paired seeds)" if pairs < 2 else "p n/a (equal differences)"
+    return "p<0.0001" if p < 0.0001 else f"p={p:.4f}"
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _settings(info: ReportInfo, outcomes) -> str:
+    config = next((o.config for o in outcomes if o.config), None)
+    if config is None:
+        return ""
+    keys = list(dict.fromkeys([*info.shared_keys, *PROTOCOL_KEYS]))
+    return ", ".join(f"`{k}={config[k]}`" for k in keys if k in config and k not in NON_RESULT_KEYS)
+
+
+def build_table(outcomes, info: ReportInfo) -> str:
+    metrics = metric_names(outcomes)
+    summaries = {o.label: summarize(o, metrics) for o in outcomes if o.ok_rows}
+    marks = {m: stats.rank_marks({label: s.means[m] for label, s in summaries.items()}) for m in metrics}
+    seeds = ", ".join(map(str, info.seeds))
+    valid = next((o.config["valid_metric"] for o in outcomes if o.config), "NDCG@10")
+    lines = [
+        f"# {info.title}", "",
+        f"Command: `{info.command}`", "",
+        f"Test results: mean ± sample standard deviation (ddof=1) over {len(info.seeds)} seed(s) ({seeds}); "
+        "**bold** is the best mean, <u>underlined</u> the second. "
+        f"Every entry ran under the same settings: {_settings(info, outcomes)}. "
+        f"Validation {valid} picks the best epoch (early stopping) and the tuned values; test results choose nothing. "
+        + ("Tuning budget: 1 configuration per entry, the defaults only." if info.budget == 1 else
+           f"Tuning budget: {info.budget} configurations per entry, the defaults first; the winner then runs for every seed."),
+        "",
+        _row(["Model", *(list(map(stats.display_metric, metrics)) or ["Result"]), "Seeds"]),
+        "|---" * (max(len(metrics), 1) + 2) + "|",
+    ]
+    for o in outcomes:
+        done = f"{len(o.ok_rows)}/{len(info.seeds)}"
+        if o.label in summaries:
+            s = summaries[o.label]
+            lines.append(_row([o.label, *(_cell(s.means[m], s.stds[m], marks[m][o.label]) for m in metrics), done]))
+        else:
+            lines.append(_row([o.label, f"failed: {o.error}", *[""] * (max(len(metrics), 1) - 1), done]))
+    ref = summaries.get(info.reference)
+    others = {label: s for label, s in summaries.items() if label != info.reference}
+    if ref is not None and others:
+        lines += _comparison(info, metrics, ref, others, marks)
+    lines += _tuning_section(outcomes, valid)
+    failures = [(o.label, row) for o in outcomes for row in [*o.tried, *o.rows] if row["status"] != "ok"]
+    failures = list({(label, row["config_hash"]): (label, row) for label, row in failures}.values())
+    setup_failures = [o for o in outcomes if not o.rows and not o.tried and o.error]
+    if failures or setup_failures:
+        lines += ["", "## Failures", ""]
+        lines += [f"- {o.label}: {o.error}" for o in setup_failures]
+        lines += [f"- {label}, seed {row['seed']} ({tuning.describe(_params(row))}): {row['error']}"
+                  for label, row in failures]
+    lines += ["", "Every run is a row of `runs.csv`; its resolved config is `configs/<model>[-<variant>]-<hash>.yaml`; "
+              "`chart.png` plots " + " and ".join(map(stats.display_metric, _chart_metrics(metrics)))
+              + " (mean, sample std error bars).", ""]
+    return "\n".join(lines)
+
+
+def _comparison(info: ReportInfo, metrics, ref: Summary, others: dict[str, Summary], marks) -> list[str]:
+    name = info.reference
+    best_other = {m: max(others, key=lambda label: others[label].means[m]) for m in metrics}
+    lines = [_row([f"Improvement of {name} over the best {info.others}",
+                   *(f"{_percent(stats.relative_improvement(ref.means[m], others[best_other[m]].means[m]))} "
+                     f"(vs {best_other[m]})" for m in metrics), ""])]
+    lines += ["", f"## {name} against each {info.others}", "",
+              f"Relative difference of {name}'s mean, and the two-sided p-value of a paired t-test over seeds "
+              "(`scipy.stats.ttest_rel` on the per-seed test values, paired by seed).", "",
+              _row([info.others.capitalize(), *map(stats.display_metric, metrics)]),
+              "|---" * (len(metrics) + 1) + "|"]
+    for label, other in others.items():
+        cells = []
+        for m in metrics:
+            p, pairs = stats.paired_ttest(ref.per_seed[m], other.per_seed[m])
+            cells.append(f"{_percent(stats.relative_improvement(ref.means[m], other.means[m]))}, {_p(p, pairs)}")
+        lines.append(_row([label, *cells]))
+    wins = [m for m in metrics if marks[m][name] == "best" and list(marks[m].values()).count("best") == 1]
+    ties = [m for m in metrics if marks[m][name] == "best" and m not in wins]
+    losses = [m for m in metrics if marks[m][name] != "best"]
+    lines += ["", "## Verdict", ""]
+    if not losses and not ties:
+        lines.append(f"{name} has the best mean on every metric.")
+    else:
+        if wins:
+            lines.append(f"{name} has the best mean on {', '.join(map(stats.display_metric, wins))}.")
+        for m in ties:
+            lines.append(f"{name} ties for the best mean on {stats.display_metric(m)}.")
+        for m in losses:
+            lines.append(f"{name} does NOT win {stats.display_metric(m)}: {best_other[m]} is better "
+                         f"({others[best_other[m]].means[m]:.{stats.DECIMALS}f} against {ref.means[m]:.{stats.DECIMALS}f}).")
+    return lines
+
+
+def _params(row: dict) -> dict:
+    return json.loads(row["params"] or "{}")
+
+
+def _tuning_section(outcomes, valid: str) -> list[str]:
+    lines = ["", "## Tuned values", "",
+             f"Chosen on validation {valid} at the first seed; the search spaces are `properties/tuning/<Model>.yaml`.", "",
+             _row(["Model", "Configurations trained", "Winner", f"Validation {valid} (first seed)"]), "|---|---|---|---|"]
+    column = f"valid_{valid.lower()}"
+    for o in outcomes:
+        tried = len(o.tried) or len(o.rows[:1])
+        winner = "—" if o.winner is None else tuning.describe(o.winner)
+        first = o.rows[0] if o.rows else None
+        score = f"{first[column]:.{stats.DECIMALS}f}" if first and first.get(column) is not None else "—"
+        lines.append(_row([o.label, f"{tried} of {o.space_size}", winner, score]))
+    return lines
+
+
+def _chart_metrics(metrics: list[str]) -> list[str]:
+    return [m for m in CHART_METRICS if m in metrics] or metrics[:2]
+
+
+def draw_chart(outcomes, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on servers and CI
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    ok = [o for o in outcomes if o.ok_rows]
+    metrics = _chart_metrics(metric_names(ok))
+    summaries = [summarize(o, metrics) for o in ok]
+    x = np.arange(len(ok))
+    width = 0.8 / max(len(metrics), 1)
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(ok) + 2), 3.6))
+    for i, m in enumerate(metrics):
+        ax.bar(x + (i - (len(metrics) - 1) / 2) * width, [s.means[m] for s in summaries], width,
+               yerr=[s.stds[m] or 0.0 for s in summaries], capsize=3, label=stats.display_metric(m))
+    ax.set_xticks(x, [o.label for o in ok], rotation=30, ha="right")
+    ax.set_ylabel("test (mean over seeds)")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def write_report(outcomes, info: ReportInfo, folder: Path) -> Path:
+    folder = Path(folder)
+    table = folder / "table.md"
+    atomic_write(table, build_table(outcomes, info))
+    if any(o.ok_rows for o in outcomes):
+        draw_chart(outcomes, folder / "chart.png", info.title)
+    return table

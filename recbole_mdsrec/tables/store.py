@@ -1,0 +1,129 @@
+"""The results folder of a grid: ``runs.csv`` (one row per run) and ``configs/`` (the
+resolved config of each run). Every write replaces the whole file through a temporary
+file and ``os.replace``, so an interrupt leaves either the old or the new file, never a
+torn one, and each run is on disk as soon as it ends."""
+
+from __future__ import annotations
+
+import csv
+import enum
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from recbole_mdsrec.tables.stats import metric_sort_key
+
+# Keys that place files, pick hardware or shape logging: they never change a result, so
+# a rerun with other paths or a GPU still finds its finished runs.
+NON_RESULT_KEYS = frozenset({
+    "gpu_id", "use_gpu", "device", "worker", "local_rank", "world_size", "nproc", "ip", "port",
+    "offset", "single_spec", "state", "show_progress", "log_wandb", "wandb_project",
+    "data_path", "checkpoint_dir", "graph_cache_dir", "save_dataset", "dataset_save_path",
+    "save_dataloaders", "dataloaders_save_path", "eval_batch_size",
+})
+
+HEAD_COLUMNS = ["model", "variant", "seed", "params", "status", "error"]
+TAIL_COLUMNS = ["epochs", "train_seconds", "epoch_seconds", "eval_seconds", "n_parameters",
+                "config_hash", "checkpoint", "finished_at"]
+INT_COLUMNS = {"seed", "epochs", "n_parameters"}
+FLOAT_COLUMNS = {"train_seconds", "epoch_seconds", "eval_seconds"}
+METRIC_PREFIXES = ("test_", "valid_")
+
+
+def to_plain(value):
+    """``value`` as plain yaml/json data: enums by name, other objects (a torch device) as text."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [to_plain(v) for v in value]
+    return str(value)
+
+
+def plain_config(config) -> dict:
+    """A RecBole Config's resolved options as plain data."""
+    return {str(k): to_plain(v) for k, v in config.final_config_dict.items()}
+
+
+def config_hash(plain: dict) -> str:
+    """Identity of a run: every option that can change its result (model, dataset, seed,
+    hyper-parameters, protocol), none that only places files or shows progress."""
+    kept = {k: v for k, v in plain.items() if k not in NON_RESULT_KEYS}
+    text = json.dumps(kept, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _parse(column: str, text: str):
+    if text == "":
+        return None if column in INT_COLUMNS | FLOAT_COLUMNS or column.startswith(METRIC_PREFIXES) else ""
+    if column in INT_COLUMNS:
+        return int(text)
+    if column in FLOAT_COLUMNS or column.startswith(METRIC_PREFIXES):
+        return float(text)
+    return text
+
+
+def label_of(model: str, variant: str | None) -> str:
+    return f"{model}-{variant}" if variant else model
+
+
+class RunStore:
+    """The runs recorded in ``folder``; a rerun of a config hash replaces its old row."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.csv_path = self.folder / "runs.csv"
+        self.rows: dict[str, dict] = {}
+        if self.csv_path.is_file():
+            with self.csv_path.open(newline="") as handle:
+                for raw in csv.DictReader(handle):
+                    row = {column: _parse(column, text) for column, text in raw.items()}
+                    self.rows[row["config_hash"]] = row
+
+    def finished(self, hash_: str) -> dict | None:
+        """The successful run with this config hash, if any (failed runs are tried again)."""
+        row = self.rows.get(hash_)
+        return row if row is not None and row["status"] == "ok" else None
+
+    def config_path(self, model: str, variant: str | None, hash_: str) -> Path:
+        return self.folder / "configs" / f"{label_of(model, variant)}-{hash_}.yaml"
+
+    def record(self, row: dict, config: dict) -> None:
+        """Write the run's config, then its row; both are complete on disk when this returns."""
+        atomic_write(self.config_path(row["model"], row["variant"], row["config_hash"]),
+                     yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+        self.rows[row["config_hash"]] = row
+        atomic_write(self.csv_path, self._csv_text())
+
+    def _csv_text(self) -> str:
+        metric_columns = sorted({c for row in self.rows.values() for c in row if c.startswith(METRIC_PREFIXES)},
+                                key=lambda c: (not c.startswith("test_"), metric_sort_key(c.partition("_")[2])))
+        columns = HEAD_COLUMNS + metric_columns + TAIL_COLUMNS
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in self.rows.values():
+            writer.writerow({c: "" if row.get(c) is None else row.get(c) for c in columns})
+        return out.getvalue()

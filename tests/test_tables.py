@@ -1,0 +1,253 @@
+"""Side-by-side tables: the numbers of the table, resuming, failures, tuning, the command
+line, and one small real grid."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+
+import pytest
+import yaml
+
+from recbole_mdsrec import cli, runner
+from recbole_mdsrec.paths import PROPERTIES_DIR
+from recbole_mdsrec.runner import RunResult
+from recbole_mdsrec.tables import command as grid_command
+from recbole_mdsrec.tables import stats
+from recbole_mdsrec.tables.grid import Entry, Grid, GridSpec, Outcome
+from recbole_mdsrec.tables.report import ReportInfo, build_table, write_report
+from recbole_mdsrec.tables.store import RunStore, config_hash
+
+from conftest import MM_SLICE
+
+DATASET = "ml-100k-mm"  # configs are resolved, never loaded, except in the end-to-end test
+
+
+def run_row(model, seed, recall, ndcg, status="ok", error=""):
+    return {"model": model, "variant": "", "seed": seed, "params": "{}", "status": status, "error": error,
+            "test_recall@10": recall, "test_ndcg@10": ndcg, "valid_ndcg@10": ndcg,
+            "config_hash": f"{model}-{seed}"}
+
+
+def outcome(model, recalls, ndcgs):
+    rows = [run_row(model, seed, r, n) for seed, r, n in zip((1, 2, 3), recalls, ndcgs)]
+    return Outcome(Entry(model), rows=rows, winner={}, config={"valid_metric": "NDCG@10", "epochs": 30})
+
+
+@pytest.fixture
+def three_models():
+    """MDSRec wins NDCG@10 but not Recall@10; UniSRec failed at every seed."""
+    failed = Outcome(Entry("UniSRec"), rows=[run_row("UniSRec", s, None, None, "failed", "RuntimeError: boom")
+                                             for s in (1, 2, 3)], winner={}, error="RuntimeError: boom")
+    return [
+        outcome("SASRec", [0.53, 0.55, 0.57], [0.28, 0.29, 0.33]),
+        outcome("MDSRec", [0.50, 0.52, 0.54], [0.30, 0.32, 0.34]),
+        outcome("GRU4Rec", [0.40, 0.41, 0.42], [0.20, 0.21, 0.22]),
+        failed,
+    ]
+
+
+def test_stats_by_hand():
+    # sample std (ddof=1): deviations -0.02, -0.01, 0.03 -> sqrt((4 + 1 + 9)e-4 / 2)
+    mean, std = stats.mean_std([0.28, 0.29, 0.33])
+    assert mean == pytest.approx(0.30) and std == pytest.approx(math.sqrt(7e-4))
+    assert stats.mean_std([0.5]) == (0.5, None)
+    assert stats.relative_improvement(0.32, 0.30) == pytest.approx(100 * 0.02 / 0.30)
+    assert stats.relative_improvement(0.1, 0.0) is None
+    # differences 0.02, 0.03, 0.01: t = 0.02 / (0.01 / sqrt 3) = 2 sqrt 3 with 2 degrees of
+    # freedom, where the two-sided p is 1 - t / sqrt(t^2 + 2) = 1 - sqrt(6/7)
+    p, pairs = stats.paired_ttest({1: 0.30, 2: 0.32, 3: 0.34}, {3: 0.33, 1: 0.28, 2: 0.29, 4: 0.9})
+    assert pairs == 3 and p == pytest.approx(1 - math.sqrt(6 / 7))
+    assert stats.paired_ttest({1: 0.5, 2: 0.6}, {1: 0.4, 2: 0.5}) == (None, 2)  # equal differences
+    assert stats.paired_ttest({1: 0.5}, {1: 0.4}) == (None, 1)
+    assert stats.rank_marks({"a": 0.3, "b": 0.5, "c": 0.4, "d": 0.5}) == {"a": "", "b": "best", "c": "second", "d": "best"}
+
+
+def test_table_marks_compares_and_says_where_mdsrec_loses(three_models):
+    table = build_table(three_models, ReportInfo("Comparison on x", "python run.py --model=A,B --seeds=3",
+                                                 [1, 2, 3], 1, ["epochs"], reference="MDSRec"))
+    lines = table.splitlines()
+    assert "Command: `python run.py --model=A,B --seeds=3`" in lines
+    assert "`epochs=30`" in table and "ddof=1" in table
+    assert "| Model | Recall@10 | NDCG@10 | Seeds |" in lines
+    assert "| SASRec | **0.5500 ± 0.0200** | <u>0.3000 ± 0.0265</u> | 3/3 |" in lines
+    assert "| MDSRec | <u>0.5200 ± 0.0200</u> | **0.3200 ± 0.0200** | 3/3 |" in lines
+    assert "| GRU4Rec | 0.4100 ± 0.0100 | 0.2100 ± 0.0100 | 3/3 |" in lines
+    assert "| UniSRec | failed: RuntimeError: boom |  | 0/3 |" in lines
+    # (0.52 - 0.55) / 0.55 and (0.32 - 0.30) / 0.30, each over that metric's best baseline
+    assert "| Improvement of MDSRec over the best baseline | -5.45% (vs SASRec) | +6.67% (vs SASRec) |  |" in lines
+    # against SASRec, Recall@10 differs by -0.03 at every seed: no t-test; NDCG@10 as in test_stats_by_hand.
+    # against GRU4Rec: differences 0.10, 0.11, 0.12 -> t = 11 sqrt 3 -> p = 1 - sqrt(363/365) = 0.0027
+    assert "| SASRec | -5.45%, p n/a (equal differences) | +6.67%, p=0.0742 |" in lines
+    assert "| GRU4Rec | +26.83%, p=0.0027 | +52.38%, p=0.0027 |" in lines
+    assert "MDSRec has the best mean on NDCG@10." in lines
+    assert "MDSRec does NOT win Recall@10: SASRec is better (0.5500 against 0.5200)." in lines
+    assert "- UniSRec, seed 1 (defaults): RuntimeError: boom" in lines
+
+
+def fake_result(model, config_dict, test=0.2, valid=None):
+    values = {"recall@10": test * 1.5, "ndcg@10": test}
+    valid_values = {"recall@10": (valid or test) * 1.5, "ndcg@10": valid or test}
+    return RunResult(model, DATASET, values["ndcg@10"], valid_values, values, 2, 1.0, [0.4, 0.6], [1.0, 0.9],
+                     0.1, 1234)
+
+
+class FakeRuns:
+    """Stands in for runner.run; records each call and can raise on the n-th."""
+
+    def __init__(self, raise_on=None, error=KeyboardInterrupt, failing_model=None):
+        self.calls = []
+        self.raise_on, self.error, self.failing_model = raise_on, error, failing_model
+
+    def __call__(self, model, dataset, config_file_list=None, config_dict=None, cmd_args=None, saved=True):
+        self.calls.append((model, cmd_args["seed"], dict(config_dict)))
+        if len(self.calls) == self.raise_on:
+            raise self.error()
+        if model == self.failing_model:
+            raise RuntimeError("out of memory\nsecond line")
+        return fake_result(model, config_dict, test=0.1 + 0.01 * cmd_args["seed"] + 0.1 * (model == "MDSRec"))
+
+
+def spec(tmp_path, models=("SASRec", "GRU4Rec"), seeds=(1, 2), budget=1, **kw):
+    return GridSpec([Entry(m) for m in models], DATASET, list(seeds), tmp_path / "results", budget,
+                    [str(PROPERTIES_DIR / "grid.yaml")], {"gpu_id": "", **kw})
+
+
+def read_runs(tmp_path):
+    with (tmp_path / "results" / "runs.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_interrupted_grid_resumes_with_only_the_rest(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        Grid(spec(tmp_path), run_fn=FakeRuns(raise_on=2)).run()
+    assert [(r["model"], r["seed"], r["status"]) for r in read_runs(tmp_path)] == [("SASRec", "1", "ok")]
+    first = read_runs(tmp_path)[0]
+
+    again = FakeRuns()
+    outcomes = Grid(spec(tmp_path), run_fn=again).run()
+    assert [(model, seed) for model, seed, _ in again.calls] == [("SASRec", 2), ("GRU4Rec", 1), ("GRU4Rec", 2)]
+    assert [len(o.ok_rows) for o in outcomes] == [2, 2]
+    rows = read_runs(tmp_path)
+    assert len(rows) == 4 and rows[0] == first  # the finished run is kept as it was
+    assert not list((tmp_path / "results").glob(".*tmp"))  # no temporary file left behind
+
+    idle = FakeRuns()
+    Grid(spec(tmp_path), run_fn=idle).run()
+    assert idle.calls == []
+
+
+def test_failing_model_is_recorded_and_the_others_complete(tmp_path):
+    runs = FakeRuns(failing_model="GRU4Rec")
+    outcomes = Grid(spec(tmp_path, models=("GRU4Rec", "SASRec")), run_fn=runs).run()
+    assert len(runs.calls) == 4
+    gru, sas = outcomes
+    assert gru.error == "RuntimeError: out of memory second line" and not gru.ok_rows
+    assert len(sas.ok_rows) == 2
+    statuses = {(r["model"], r["seed"]): (r["status"], r["error"]) for r in read_runs(tmp_path)}
+    assert statuses[("GRU4Rec", "1")] == ("failed", "RuntimeError: out of memory second line")
+    assert statuses[("SASRec", "2")] == ("ok", "")
+    table = build_table(outcomes, ReportInfo("t", "cmd", [1, 2], 1))
+    assert "| GRU4Rec | failed: RuntimeError: out of memory second line |  | 0/2 |" in table.splitlines()
+    alone = build_table([gru], ReportInfo("t", "cmd", [1, 2], 1)).splitlines()
+    assert "| Model | Result | Seeds |" in alone and "| GRU4Rec | failed: RuntimeError: out of memory second line | 0/2 |" in alone
+
+    retry = FakeRuns()  # failed runs are tried again, finished ones are not
+    Grid(spec(tmp_path, models=("GRU4Rec", "SASRec")), run_fn=retry).run()
+    assert [(m, s) for m, s, _ in retry.calls] == [("GRU4Rec", 1), ("GRU4Rec", 2)]
+
+
+def test_tuning_chooses_on_validation_with_the_same_budget_for_every_model(tmp_path):
+    def run(model, dataset, files, config_dict, cmd_args=None, saved=True):
+        calls.append((model, cmd_args["seed"], config_dict.get("learning_rate")))
+        slow = config_dict.get("learning_rate") == 0.0005
+        # the smaller learning rate is better on validation and worse on test
+        return fake_result(model, config_dict, test=0.1 if slow else 0.3, valid=0.3 if slow else 0.1)
+
+    calls = []
+    outcomes = Grid(spec(tmp_path, models=("SASRec", "GRU4Rec"), seeds=(1, 2, 3), budget=3), run_fn=run).run()
+    for o in outcomes:
+        assert len(o.tried) == 3 and o.space_size == 4
+        assert o.winner["learning_rate"] == 0.0005
+        assert [row["seed"] for row in o.rows] == [1, 2, 3]
+    # tuning at the first seed only; the winner's first-seed run is reused
+    assert [(s, lr) for m, s, lr in calls if m == "SASRec"] == [(1, None), (1, 0.001), (1, 0.0005), (2, 0.0005), (3, 0.0005)]
+    assert len([c for c in calls if c[0] == "GRU4Rec"]) == 5
+    table = build_table(outcomes, ReportInfo("t", "cmd", [1, 2, 3], 3))
+    assert "| SASRec | 3 of 4 | learning_rate=0.0005, hidden_dropout_prob=0.5 | 0.3000 |" in table.splitlines()
+    assert "| GRU4Rec | 3 of 4 | learning_rate=0.0005, dropout_prob=0.3 | 0.3000 |" in table.splitlines()
+
+
+def test_config_hash_ignores_paths_and_follows_results(tmp_path):
+    grid = Grid(spec(tmp_path))
+    base = grid._resolve(Entry("SASRec"), {}, seed=1)
+    grid.spec.overrides = {"gpu_id": "", "checkpoint_dir": str(tmp_path / "elsewhere"), "show_progress": False}
+    assert grid._resolve(Entry("SASRec"), {}, seed=1).hash == base.hash
+    assert grid._resolve(Entry("SASRec"), {}, seed=2).hash != base.hash
+    assert grid._resolve(Entry("SASRec"), {"learning_rate": 0.0005}, seed=1).hash != base.hash
+    assert grid._resolve(Entry("SASRec"), {"learning_rate": 0.001}, seed=1).hash == base.hash  # the default
+    assert config_hash({"a": 1, "data_path": "x"}) == config_hash({"data_path": "y", "a": 1})
+
+
+def test_command_line_grid_and_ablation(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runs = FakeRuns()
+    monkeypatch.setattr(runner, "run", runs)
+    progress = []
+    handler = logging.Handler()
+    handler.emit = lambda record: progress.append(record.getMessage())
+    logging.getLogger("recbole_mdsrec.tables.grid").addHandler(handler)
+    try:
+        argv = ["--model=SASRec,MDSRec", f"--dataset={DATASET}", "--seeds=2", "--gpu_id="]
+        assert cli.main(argv) == 0
+    finally:
+        logging.getLogger("recbole_mdsrec.tables.grid").removeHandler(handler)
+    assert progress[0].startswith("run 1 of 4: SASRec, seed 1; elapsed ")
+    assert "left" in progress[1]
+    folder = tmp_path / "results" / DATASET
+    table = (folder / "table.md").read_text()
+    assert f"Command: `python run.py {' '.join(argv)}`" in table
+    assert "Improvement of MDSRec over the best baseline" in table
+    assert (folder / "chart.png").stat().st_size > 1000
+    configs = sorted((folder / "configs").glob("*.yaml"))
+    assert len(configs) == 4
+    config = yaml.safe_load(configs[0].read_text())
+    assert config["epochs"] == 30 and config["device"] == "cpu" and config["MODEL_TYPE"] == "SEQUENTIAL"
+    rows = RunStore(folder).rows.values()
+    assert {(r["model"], r["seed"]) for r in rows} == {("SASRec", 1), ("SASRec", 2), ("MDSRec", 1), ("MDSRec", 2)}
+    assert all(r["epoch_seconds"] == 0.5 and r["n_parameters"] == 1234 for r in rows)
+
+    runs.calls.clear()
+    assert cli.main(["--model=MDSRec", "--variant=all", f"--dataset={DATASET}", "--seeds=1,", "--gpu_id="]) == 0
+    presets = [c[2] for c in runs.calls]
+    assert {"n_graph_layers": 0} in presets and len(presets) == 7
+    table = (folder / "ablation" / "table.md").read_text()
+    assert "Improvement of MDSRec-full over the best preset" in table and "| MDSRec-wo_rgc |" in table
+
+    monkeypatch.setattr(runner, "run", FakeRuns(failing_model="GRU4Rec"))
+    assert cli.main(["--model=SASRec,GRU4Rec", f"--dataset={DATASET}", "--gpu_id="]) == 1  # table written all the same
+    assert "| GRU4Rec | failed: RuntimeError: out of memory second line |" in (folder / "table.md").read_text()
+    assert cli.main(["--model=SASRec,GRU4Rec", "--seeds=0"]) == 2
+    assert cli.main(["--model=SASRec,GRU4Rec", "--seeds=2", "--seed=3"]) == 2
+    assert cli.main(["--model=SASRec", "--budget=none"]) == 2
+    args, rest = cli.build_parser().parse_known_args(["--model=SASRec", "--seed=3"])
+    assert rest == ["--seed=3"] and not grid_command.wanted(args)  # a config option, not --seeds
+
+
+def test_two_models_end_to_end_on_the_real_slice(mm_config, tmp_path):
+    # mm_config's own seed is overridden by the grid's; GRU4Rec and SASRec are the cheapest to train
+    grid = GridSpec([Entry("GRU4Rec"), Entry("SASRec")], MM_SLICE, [1], tmp_path / "results", 1,
+                    [str(PROPERTIES_DIR / "grid.yaml")], {**mm_config, "MAX_ITEM_LIST_LENGTH": 10})
+    outcomes = Grid(grid).run()
+    assert [len(o.ok_rows) for o in outcomes] == [1, 1], [o.error for o in outcomes]
+    for o in outcomes:
+        row = o.ok_rows[0]
+        assert row["epochs"] == 1 and row["n_parameters"] > 0 and 0 <= row["test_ndcg@10"] <= 1
+        config = yaml.safe_load((grid.out_dir / "configs" / f"{o.label}-{row['config_hash']}.yaml").read_text())
+        assert config["seed"] == 1 and config["MAX_ITEM_LIST_LENGTH"] == 10 and config["model"] == o.label
+    table = write_report(outcomes, ReportInfo("e2e", "cmd", [1], 1, reference="SASRec"), grid.out_dir).read_text()
+    assert "| GRU4Rec |" in table and "| SASRec |" in table and "p n/a (1 paired seeds)" in table
+    assert (grid.out_dir / "chart.png").is_file()
+    assert json.loads(outcomes[1].rows[0]["params"]) == {}
