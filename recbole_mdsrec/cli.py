@@ -49,7 +49,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", default=None, metavar="PATH", help="trained model for --recommend")
     parser.add_argument("--user", default=None, help="user token for --recommend")
     parser.add_argument("--sequence", default=None, help="item tokens, oldest first, comma-separated, for --recommend")
-    parser.add_argument("--topk", type=int, default=10, help="number of items for --recommend (default 10)")
     grid_command.add_arguments(parser)
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     return parser
@@ -90,14 +89,22 @@ def train_command(args, overrides: dict) -> int:
     return 0
 
 
-def recommend_command(args) -> int:
+def recommend_topk(overrides: dict) -> int:
+    """``--topk`` is RecBole's metric cut-off option when training; with --recommend it
+    is the number of items to list, so it stays an ordinary override and is read here."""
+    value = overrides.get("topk", "10")
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"--topk={value}: with --recommend it is the number of items to list, a positive integer.")
+    return int(value)
+
+
+def recommend_command(args, overrides: dict) -> int:
+    topk = recommend_topk(overrides)
     if not args.checkpoint or bool(args.user) == bool(args.sequence):
         raise ConfigError(
             "--recommend needs --checkpoint=PATH and exactly one of --user=TOKEN or --sequence=ITEM,ITEM,... "
             "Fix: e.g. python run.py --recommend --checkpoint=saved/MDSRec-....pth --user=42 --topk=10"
         )
-    if args.topk < 1:
-        raise ConfigError(f"--topk is {args.topk}; it must be at least 1.")
     from recbole_mdsrec.recommend import Recommender, format_recommendations
 
     recommender = Recommender(args.checkpoint, dataset=args.dataset)
@@ -105,9 +112,9 @@ def recommend_command(args) -> int:
         history, who = recommender.user_history(args.user), f"user {args.user}"
     else:
         history, who = recommender.item_ids([t.strip() for t in args.sequence.split(",") if t.strip()]), "the sequence"
-    print(f"Top {args.topk} items for {who} ({len(history)} past items, excluded) "
+    print(f"Top {topk} items for {who} ({len(history)} past items, excluded) "
           f"by {recommender.config['model']} on {recommender.config['dataset']}:")
-    print(format_recommendations(recommender.recommend(history, args.topk)))
+    print(format_recommendations(recommender.recommend(history, topk)))
     return 0
 
 
@@ -116,7 +123,7 @@ def main(argv: list[str]) -> int:
     try:
         overrides = parse_overrides(rest)
         if args.recommend:
-            return recommend_command(args)
+            return recommend_command(args, overrides)
         if grid_command.wanted(args):
             return grid_command.main(args, overrides, argv)
         return train_command(args, overrides)
