@@ -41,16 +41,17 @@ class Config(RecBoleConfig):
             dataset = self.external_config_dict.get("dataset", DEFAULT_DATASET)
         return model_class.__name__, model_class, dataset
 
-    def plugin_default_files(self, model: str, dataset: str):
-        return [
-            PROPERTIES_DIR / "overall.yaml",
-            PROPERTIES_DIR / "model" / f"{model}.yaml",
-            PROPERTIES_DIR / "dataset" / f"{dataset}.yaml",
-        ]
+    def plugin_default_files(self, model: str, model_class, dataset: str):
+        """The plugin's yaml for this run. A model's file belongs to the plugin's class of
+        that name only: RecBole's original (``RecBole.SASRecF``) keeps RecBole's defaults."""
+        files = [PROPERTIES_DIR / "overall.yaml"]
+        if model_class.__module__.startswith("recbole_mdsrec."):
+            files.append(PROPERTIES_DIR / "model" / f"{model}.yaml")
+        return files + [PROPERTIES_DIR / "dataset" / f"{dataset}.yaml"]
 
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
-        for path in self.plugin_default_files(model, dataset):
+        for path in self.plugin_default_files(model, model_class, dataset):
             if path.is_file():
                 self._update_internal_config_dict(path)
         if "data_path" not in self.external_config_dict:

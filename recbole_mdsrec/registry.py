@@ -3,6 +3,13 @@
 The tables below are the whole registry: adding a model is one line here plus its
 file in ``recbole_mdsrec/models/`` and its yaml in ``properties/model/``. Entries are
 import paths so that naming one model does not import every other.
+
+Naming: a plugin model hides RecBole's model of the same name (``GRU4RecF`` is the
+plugin's dense-feature version); ``RecBole.<Name>`` (e.g. ``--model=RecBole.GRU4RecF``)
+always names RecBole's own class. Config takes the class's ``__name__`` as the model name,
+so RecBole's yaml of that name is read as for any RecBole model; the plugin's
+``properties/model/<Name>.yaml`` is read too, which only adds the plugin's keys and repeats
+RecBole's values for the keys both have.
 """
 
 from __future__ import annotations
@@ -16,6 +23,10 @@ from recbole_mdsrec.errors import ConfigError
 
 PLUGIN_MODELS: dict[str, str] = {
     "MDSRec": "recbole_mdsrec.models.mdsrec:MDSRec",
+    "GRU4RecF": "recbole_mdsrec.models.gru4recf:GRU4RecF",
+    "SASRecF": "recbole_mdsrec.models.sasrecf:SASRecF",
+    "FDSA": "recbole_mdsrec.models.fdsa:FDSA",
+    "UniSRec": "recbole_mdsrec.models.unisrec:UniSRec",
 }
 
 PLUGIN_DATASETS: dict[str, str] = {
@@ -51,15 +62,23 @@ def recbole_models() -> dict[str, type]:
     return models
 
 
+RECBOLE_PREFIX = "RecBole."
+
+
 def get_model(name: str):
-    """The model class called ``name``: a plugin model if one has that name, else RecBole's."""
-    if name in PLUGIN_MODELS:
+    """The model class called ``name``: a plugin model if one has that name, else RecBole's;
+    ``RecBole.<Name>`` is RecBole's even where the plugin has a model of that name."""
+    recbole_only = name.startswith(RECBOLE_PREFIX)
+    if recbole_only:
+        name = name[len(RECBOLE_PREFIX):]
+    elif name in PLUGIN_MODELS:
         return _import(PLUGIN_MODELS[name])
     if name in recbole_models():
         return recbole_models()[name]
     raise ConfigError(
-        f"Unknown model '{name}' (option --model). Plugin models: {', '.join(PLUGIN_MODELS)}. "
-        f"RecBole models: {', '.join(sorted(recbole_models()))}. "
+        f"Unknown model '{RECBOLE_PREFIX if recbole_only else ''}{name}' (option --model). "
+        f"Plugin models: {', '.join(PLUGIN_MODELS)}. RecBole models: {', '.join(sorted(recbole_models()))} "
+        f"(write {RECBOLE_PREFIX}<Name> for RecBole's where the plugin has one of that name). "
         "Fix: pick one of these names (they are case-sensitive)."
     )
 

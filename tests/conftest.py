@@ -129,3 +129,35 @@ def build_model(model: str, config_dict: dict, dataset: str = MM_SLICE):
     config = Config(model, dataset, config_dict=config_dict)
     _, splits, built, _ = build(config)
     return config, splits, built
+
+
+HM_SLICE = "hm-slice"
+HM_SLICE_CUSTOMERS = 80  # ~150 items: the real encoders take ~0.1 s an item on 2 cores
+
+
+def _read_hm_slice(raw_dir: Path):
+    """The real H&M data restricted to its first customers (by customer id)."""
+    import dataclasses
+
+    from recbole_mdsrec.data.readers import read_hm
+
+    raw = read_hm(raw_dir)
+    inter = raw.interactions
+    first = inter["user_id"].unique()[:HM_SLICE_CUSTOMERS]
+    return dataclasses.replace(raw, interactions=inter[inter["user_id"].isin(first)].reset_index(drop=True))
+
+
+@pytest.fixture(scope="session")
+def hm_slice(shared_root, tmp_path_factory) -> Path:
+    """A small real H&M dataset (the first 80 customers' purchases, 3-core: 42 users, 148
+    products), prepared by the plugin's own pipeline with the real image and text encoders:
+    products without a description lack text (mask False). Returns the data_path holding
+    ``hm-slice/``."""
+    from recbole_mdsrec.data import prepare
+
+    require_shared(SHARED_RAW_ROOT / "hm")
+    root = tmp_path_factory.mktemp("hmdata")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(prepare.DATASETS, HM_SLICE, prepare.DatasetSpec("hm", _read_hm_slice))
+        prepare.prepare_dataset(HM_SLICE, SHARED_RAW_ROOT, root, kcore=3, progress=False)
+    return root

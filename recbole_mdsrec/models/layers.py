@@ -137,3 +137,105 @@ class Fusion(nn.Module):
         else:
             weights = users.new_full((batch, self.n), 1.0 / self.n)
         return users, weights
+
+
+# --- Pieces shared by the feature-aware baselines (GRU4RecF, SASRecF, FDSA, UniSRec) -------
+
+
+def normal_init(std: float):
+    """RecBole's SASRec-family initialisation, for ``module.apply``: Linear and Embedding
+    weights ~ N(0, std), zero biases, LayerNorm at identity."""
+
+    def init(module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            module.weight.data.normal_(mean=0.0, std=std)
+        elif isinstance(module, nn.LayerNorm):
+            module.bias.data.zero_()
+            module.weight.data.fill_(1.0)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            module.bias.data.zero_()
+
+    return init
+
+
+class ModalFeatureFields(nn.Module):
+    """Dense stand-in for RecBole's ``FeatureSeqEmbLayer``: one feature field per modality.
+
+    ``forward(items)`` gives ``[*items.shape, M, d]``, field m being the item's modal
+    features mapped by its own :class:`FeatureProjection`. Features and masks are frozen
+    non-persistent buffers (they come from the dataset, not from checkpoints).
+    """
+
+    PROJECTIONS = ("linear", "mlp")
+    MISSING = ("learned", "zero")
+
+    def __init__(self, features: dict, masks: dict, out_dim: int, kind: str = "linear",
+                 missing: str = "learned", dropout: float = 0.0):
+        super().__init__()
+        self.modalities = list(features)
+        for m in self.modalities:
+            self.register_buffer(f"features_{m}", features[m], persistent=False)
+            self.register_buffer(f"mask_{m}", masks[m], persistent=False)
+        self.projections = nn.ModuleDict({
+            m: FeatureProjection(features[m].shape[1], out_dim, kind, missing, dropout) for m in self.modalities
+        })
+
+    @classmethod
+    def from_config(cls, config, dataset, model_name: str, out_dim: int, dropout: float = 0.0):
+        """Fields of every modality of ``dataset``, shaped by the options ``feature_projection``
+        and ``missing_feature``."""
+        from recbole_mdsrec.models.options import choice, modal_features_of
+
+        modalities, features, masks = modal_features_of(dataset, model_name)
+        kind = choice(config, "feature_projection", cls.PROJECTIONS)
+        missing = choice(config, "missing_feature", cls.MISSING)
+        return cls({m: features[m] for m in modalities}, masks, out_dim, kind, missing, dropout)
+
+    @property
+    def n_fields(self) -> int:
+        return len(self.modalities)
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:
+        # A batch of sequences repeats items many times: project each distinct item once.
+        unique, inverse = torch.unique(items, return_inverse=True)
+        fields = [
+            self.projections[m](getattr(self, f"features_{m}")[unique], getattr(self, f"mask_{m}")[unique])
+            for m in self.modalities
+        ]
+        return torch.stack(fields, dim=-2)[inverse]
+
+
+class ItemEmbeddingScoring:
+    """Loss and scores of a RecBole sequential model that matches its sequence vector
+    ``forward(item_seq, item_seq_len)`` [B, d] against its ID embeddings ``item_embedding``
+    by dot product (SASRec, GRU4RecF, SASRecF, FDSA): softmax CE over all items, or BPR
+    against the sampled negative. Put it before ``SequentialRecommender`` in the bases."""
+
+    LOSS_TYPES = ("CE", "BPR")
+
+    def init_loss(self, config) -> None:
+        from recbole.model.loss import BPRLoss
+
+        from recbole_mdsrec.models.options import choice
+
+        self.loss_type = choice(config, "loss_type", self.LOSS_TYPES)
+        self.loss_fct = BPRLoss() if self.loss_type == "BPR" else nn.CrossEntropyLoss()
+
+    def _sequence_vector(self, interaction) -> torch.Tensor:
+        return self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+
+    def calculate_loss(self, interaction):
+        seq_output = self._sequence_vector(interaction)
+        pos_items = interaction[self.POS_ITEM_ID]
+        if self.loss_type == "BPR":
+            pos_score = (seq_output * self.item_embedding(pos_items)).sum(-1)
+            neg_score = (seq_output * self.item_embedding(interaction[self.NEG_ITEM_ID])).sum(-1)
+            return self.loss_fct(pos_score, neg_score)
+        return self.loss_fct(seq_output @ self.item_embedding.weight.t(), pos_items)
+
+    def predict(self, interaction):
+        seq_output = self._sequence_vector(interaction)
+        return (seq_output * self.item_embedding(interaction[self.ITEM_ID])).sum(-1)
+
+    def full_sort_predict(self, interaction):
+        return self._sequence_vector(interaction) @ self.item_embedding.weight.t()

@@ -19,7 +19,9 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.model.loss import BPRLoss
 
 from recbole_mdsrec.graphs.build import propagate
-from recbole_mdsrec.models.layers import FeatureProjection, Fusion, InterestCentralizedReadout, SequenceBranch
+from recbole_mdsrec.models.layers import (
+    FeatureProjection, Fusion, InterestCentralizedReadout, SequenceBranch, normal_init,
+)
 from recbole_mdsrec.models.options import choice, modal_features_of
 
 
@@ -79,19 +81,10 @@ class MDSRec(SequentialRecommender):
         self._eval_items = None  # item vectors reused across evaluation batches
 
         # parameters initialization
-        self.apply(self._init_weights)
+        self.apply(normal_init(self.initializer_range))
         for branch in self.branches:
             if branch.readout is not None and branch.readout.prototypes is not None:
                 nn.init.normal_(branch.readout.prototypes, std=self.initializer_range)
-
-    def _init_weights(self, module):
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            module.weight.data.normal_(mean=0.0, std=self.initializer_range)
-        elif isinstance(module, nn.LayerNorm):
-            module.bias.data.zero_()
-            module.weight.data.fill_(1.0)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            module.bias.data.zero_()
 
     def train(self, mode: bool = True):
         self._eval_items = None  # parameters are about to change

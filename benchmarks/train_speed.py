@@ -1,0 +1,139 @@
+"""Training and evaluation cost of MDSRec against SASRec and FDSA, measured in one run.
+
+    python benchmarks/train_speed.py [--datasets ml-100k-mm,hm] [--models MDSRec,SASRec,FDSA] [--batches N]
+
+For each dataset and model, in a fresh process with the runner's settings: training time
+per epoch (or over the first N batches, scaled to the epoch), full-sort evaluation
+throughput (validation users per second), and peak resident memory. Figures are printed
+as ratios to SASRec measured in the same run. For MDSRec it also counts the training
+FLOPs of an epoch (torch's FlopCounterMode over one batch, times the batch count) and
+reports the rate it reaches as a fraction of the torch.mm GEMM rate measured here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from recbole_mdsrec.launch import FAST_MALLOC_ENV  # noqa: E402
+
+
+def gemm_rate(size: int = 2048, repeats: int = 5) -> float:
+    """FLOP/s of a square float32 torch.mm on this machine, now."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        torch.mm(a, b)
+    return 2 * size**3 * repeats / (time.perf_counter() - start)
+
+
+def train_batches(model, trainer, train_data, limit: int) -> tuple[float, int]:
+    model.train()
+    start, done = time.perf_counter(), 0
+    for interaction in train_data:
+        if limit and done >= limit:
+            break
+        trainer.optimizer.zero_grad()
+        model.calculate_loss(interaction).backward()
+        trainer.optimizer.step()
+        done += 1
+    return time.perf_counter() - start, done
+
+
+def step_flops(model, train_data) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    interaction = next(iter(train_data))
+    with FlopCounterMode(display=False) as counter:
+        model.calculate_loss(interaction).backward()
+    return counter.get_total_flops()
+
+
+def child(args) -> None:
+    from recbole_mdsrec.config import Config
+    from recbole_mdsrec.runner import build
+
+    config = Config(args.model, args.dataset, config_dict={"gpu_id": "", "state": "WARNING", "show_progress": False})
+    _, (train_data, valid_data, _), model, trainer = build(config)
+    seconds, batches = train_batches(model, trainer, train_data, args.batches)
+    epoch_seconds = seconds * len(train_data) / batches
+    start = time.perf_counter()
+    trainer.evaluate(valid_data, load_best_model=False)
+    users = valid_data.sample_size  # one validation row per user in full-sort evaluation
+    result = {
+        "epoch_seconds": epoch_seconds,
+        "timed_batches": batches,
+        "epoch_batches": len(train_data),
+        "eval_users_per_second": users / (time.perf_counter() - start),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    if args.flops:
+        result["epoch_flops"] = step_flops(model, train_data) * len(train_data)
+    print(json.dumps(result))
+
+
+def measure(args, model: str, dataset: str) -> dict:
+    cmd = [sys.executable, __file__, "--child", "--model", model, "--dataset", dataset,
+           "--batches", str(args.batches)] + (["--flops"] if model == "MDSRec" else [])
+    out = subprocess.run(cmd, env={**os.environ, **FAST_MALLOC_ENV}, capture_output=True, text=True)
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def report(dataset: str, results: dict, rate: float) -> None:
+    peer = results.get("SASRec", {})
+    print(f"\n### {dataset}\n")
+    print("| model | epoch s | × SASRec | eval users/s | × SASRec | peak RSS MiB | × SASRec |")
+    print("|---|---|---|---|---|---|---|")
+    for model, r in results.items():
+        if "error" in r:
+            print(f"| {model} | failed: {r['error']} | | | | | |")
+            continue
+
+        def ratio(key):
+            return f"{r[key] / peer[key]:.2f}" if peer and "error" not in peer else "n/a"
+
+        print(f"| {model} | {r['epoch_seconds']:.1f} | {ratio('epoch_seconds')} | {r['eval_users_per_second']:.0f} | "
+              f"{ratio('eval_users_per_second')} | {r['peak_rss_mib']:.0f} | {ratio('peak_rss_mib')} |")
+    mdsrec = results.get("MDSRec", {})
+    if "epoch_flops" in mdsrec:
+        achieved = mdsrec["epoch_flops"] / mdsrec["epoch_seconds"]
+        print(f"\nMDSRec: {mdsrec['epoch_flops'] / 1e12:.2f} TFLOP per training epoch, {achieved / 1e9:.1f} GFLOP/s "
+              f"= {achieved / rate:.2f} of the torch.mm rate ({rate / 1e9:.0f} GFLOP/s) measured in this run.")
+    for model, r in results.items():
+        if "timed_batches" in r and r["timed_batches"] < r["epoch_batches"]:
+            print(f"({model}: {r['timed_batches']} of {r['epoch_batches']} batches timed, scaled to the epoch.)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default="ml-100k-mm,hm")
+    parser.add_argument("--models", default="SASRec,MDSRec,FDSA")
+    parser.add_argument("--batches", type=int, default=0, help="time the first N batches only (0 = whole epoch)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--flops", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--model", help=argparse.SUPPRESS)
+    parser.add_argument("--dataset", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args)
+    rate = gemm_rate()
+    print(f"torch.mm rate here: {rate / 1e9:.0f} GFLOP/s ({os.cpu_count()} cores)")
+    for dataset in args.datasets.split(","):
+        report(dataset, {m: measure(args, m, dataset) for m in args.models.split(",")}, rate)
+
+
+if __name__ == "__main__":
+    main()
