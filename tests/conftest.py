@@ -55,22 +55,22 @@ def ml100k_slice(shared_root, tmp_path_factory) -> Path:
     return root
 
 
+# Small models and quiet logs, so that a test trains in seconds on 2 cores.
+FAST_MODEL = {
+    "MAX_ITEM_LIST_LENGTH": 20, "hidden_size": 32, "inner_size": 64, "n_layers": 1,
+    "show_progress": False, "state": "WARNING", "gpu_id": "",
+}
+
+
+def fast_options(data_path, folder, **extra) -> dict:
+    """Options for a fast run on a slice; checkpoints and graph caches go below ``folder``."""
+    return {"data_path": str(data_path), "checkpoint_dir": str(folder / "saved"),
+            "graph_cache_dir": str(folder / "graphs"), **FAST_MODEL, **extra}
+
+
 @pytest.fixture
 def quick_config(ml100k_slice, tmp_path) -> dict:
-    """Options for a fast run on the slice; logs and checkpoints go to tmp_path."""
-    return {
-        "data_path": str(ml100k_slice),
-        "checkpoint_dir": str(tmp_path / "saved"),
-        "MAX_ITEM_LIST_LENGTH": 20,
-        "hidden_size": 32,
-        "inner_size": 64,
-        "n_layers": 1,
-        "epochs": 1,
-        "show_progress": False,
-        "state": "WARNING",
-        "gpu_id": "",
-        "seed": 7,
-    }
+    return fast_options(ml100k_slice, tmp_path, epochs=1, seed=7)
 
 
 MM_SLICE = "ml-mm-slice"
@@ -102,23 +102,7 @@ def mm_slice(shared_root, tmp_path_factory) -> Path:
 
 @pytest.fixture
 def mm_config(mm_slice, tmp_path) -> dict:
-    """Options for a small, fast MDSRec-style model on the multimodal slice."""
-    return {
-        "data_path": str(mm_slice),
-        "checkpoint_dir": str(tmp_path / "saved"),
-        "graph_cache_dir": str(tmp_path / "graphs"),
-        "modalities": ["image", "text"],
-        "MAX_ITEM_LIST_LENGTH": 20,
-        "hidden_size": 32,
-        "inner_size": 64,
-        "n_layers": 1,
-        "epochs": 1,
-        "train_batch_size": 512,
-        "show_progress": False,
-        "state": "WARNING",
-        "gpu_id": "",
-        "seed": 11,
-    }
+    return fast_options(mm_slice, tmp_path, modalities=["image", "text"], epochs=1, train_batch_size=512, seed=11)
 
 
 def build_model(model: str, config_dict: dict, dataset: str = MM_SLICE):

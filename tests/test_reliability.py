@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from conftest import fast_options
 from recbole_mdsrec import cli, runner
 from recbole_mdsrec.checkpoints import last_state_path
 from recbole_mdsrec.errors import DataError
@@ -17,12 +18,7 @@ def trained(mm_slice, tmp_path_factory):
 
 
 def _options(mm_slice, folder, **extra):
-    return {
-        "data_path": str(mm_slice), "checkpoint_dir": str(folder / "saved"), "graph_cache_dir": str(folder / "g"),
-        "modalities": ["image", "text"], "MAX_ITEM_LIST_LENGTH": 20, "hidden_size": 32, "inner_size": 64,
-        "n_layers": 1, "train_batch_size": 512, "show_progress": False, "state": "WARNING", "gpu_id": "",
-        "seed": 5, **extra,
-    }
+    return fast_options(mm_slice, folder, modalities=["image", "text"], train_batch_size=512, seed=5, **extra)
 
 
 def test_interrupted_training_resumes_to_the_same_result(trained, mm_slice, tmp_path, monkeypatch):
