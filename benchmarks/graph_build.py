@@ -1,0 +1,203 @@
+"""Time and peak memory of building a ``modal_knn`` graph (k = 10) as the catalogue grows.
+
+Compares the block-wise build (``recbole_mdsrec.graphs``) with the dense approach of
+MMRec (the full N x N cosine matrix, then ``topk``), and reports each block-wise build as a
+multiple of its GEMM floor ``2*N^2*d / rate``, the torch.mm FLOP rate being measured in the
+same process just before and after the build (the better of the two is used, so the floor
+is never flattering).
+
+Features: the real reference features of MovieLens-100K (text 384-d, poster 1280-d, with
+its real missing-poster mask), tiled to N items with a small Gaussian perturbation (1% of
+the features' standard deviation) so that copies are distinct.
+
+Each measurement runs in a fresh subprocess; its peak RSS is ``VmHWM`` of /proc/self/status,
+reset after the inputs are made (so it is the peak during the build, inputs included).
+
+    python benchmarks/graph_build.py                     # 10k..200k, text and image
+    python benchmarks/graph_build.py --sizes 10000,50000 --dims text
+    python benchmarks/graph_build.py --quick             # a smoke run, seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = REPO.parent / "shared" / "datasets" / "reference" / "ml-100k-mm"
+DIMS = {"text": "text_feat.npy", "image": "image_feat.npy"}
+K = 10
+GIB = 2**30
+# Fraction of available memory the dense N x N matrix may take before we call it "does not fit".
+DENSE_MEMORY_SHARE = 0.8
+
+
+# --- measurements (each runs in its own subprocess) ----------------------------------------
+
+
+def tiled_features(dim: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``[n, d]`` features (row 0 = padding) from the real ones, tiled and perturbed."""
+    real = np.load(REFERENCE / DIMS[dim])
+    mask = np.load(REFERENCE / "image_mask.npy") if dim == "image" else np.ones(len(real), bool)
+    rows = np.r_[0, np.arange(n - 1) % len(real)]
+    noise_scale = 0.01 * float(real[mask].std())
+    features = np.empty((n, real.shape[1]), np.float32)
+    rng = np.random.default_rng(seed)
+    for start in range(0, n, 65536):  # chunks keep the noise temporaries small
+        stop = min(start + 65536, n)
+        features[start:stop] = real[rows[start:stop]]
+        features[start:stop] += noise_scale * rng.standard_normal((stop - start, real.shape[1]), np.float32)
+    valid = mask[rows]
+    features[0], valid[0] = 0, False
+    return features, valid
+
+
+def gemm_rate(dim: int) -> float:
+    """torch.mm FLOP/s for ``[4096, d] @ [d, 8192]`` (best of 5)."""
+    import torch
+
+    a, b = torch.randn(4096, dim), torch.randn(8192, dim)
+    out = torch.empty(4096, 8192)
+    torch.mm(a, b.t(), out=out)
+    best = min(_timed(lambda: torch.mm(a, b.t(), out=out)) for _ in range(5))
+    return 2 * 4096 * 8192 * dim / best
+
+
+def dense_topk(features, k, valid=None, bonus=None, block_size=None):
+    """MMRec's kNN step (``build_sim`` then ``topk``), with self and invalid items excluded
+    so that it builds the very same graph; same signature as ``topk_neighbours``."""
+    import torch
+
+    x = torch.nn.functional.normalize(torch.as_tensor(features, dtype=torch.float32), dim=1)
+    sim = torch.mm(x, x.t())  # the dense N x N matrix
+    sim.fill_diagonal_(float("-inf"))
+    if valid is not None:
+        sim[:, ~valid] = float("-inf")
+    values, indices = torch.topk(sim, k, dim=-1)
+    if valid is not None:
+        values[~valid], indices[~valid] = float("-inf"), -1
+    return indices, values
+
+
+def measure(kind: str, dim: str, n: int) -> dict:
+    import torch
+
+    from recbole_mdsrec.graphs import build
+
+    features, valid = tiled_features(dim, n)
+    if kind == "dense":
+        build.topk_neighbours = dense_topk  # the same build, with MMRec's kNN step
+    rates = [gemm_rate(features.shape[1])] if kind == "exact" else []
+    _reset_peak_rss()
+    rss_inputs = _status_kib("VmRSS")
+    seconds = _timed(lambda: build.build_modal_graph(features, valid, None, mode="modal_knn", k=K))
+    peak = _status_kib("VmHWM")
+    if kind == "exact":
+        rates.append(gemm_rate(features.shape[1]))
+    return {
+        "seconds": seconds,
+        "peak_gib": peak * 1024 / GIB,
+        "inputs_gib": rss_inputs * 1024 / GIB,
+        "rate": max(rates) if rates else None,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _reset_peak_rss() -> None:
+    # "5" resets VmHWM to the current RSS (Linux >= 4.0), so the peak excludes input making.
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+# --- driver --------------------------------------------------------------------------------
+
+
+def run_child(kind: str, dim: str, n: int) -> dict:
+    command = [sys.executable, __file__, "--child", kind, dim, str(n)]
+    env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _load() -> str:
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def dense_need_gib(n: int, d: int) -> float:
+    """The N x N float32 matrix plus the features and their normalised copy."""
+    return (4 * n * n + 2 * 4 * n * d) / GIB
+
+
+def available_gib() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024 / GIB
+    return 0.0
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,50000,100000,200000", help="item counts, comma-separated")
+    parser.add_argument("--dims", default="text,image", help="modalities: text (384-d), image (1280-d)")
+    parser.add_argument("--quick", action="store_true", help="sizes 2000,5000 only: a smoke run")
+    parser.add_argument("--child", nargs=3, metavar=("KIND", "DIM", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        kind, dim, n = args.child
+        print(json.dumps(measure(kind, dim, int(n))))
+        return
+
+    sizes = [2000, 5000] if args.quick else [int(s) for s in args.sizes.split(",")]
+    dims = args.dims.split(",")
+    unknown = set(dims) - set(DIMS)
+    if unknown:
+        parser.error(f"--dims: unknown {sorted(unknown)}; choose from {', '.join(DIMS)}")
+
+    print(f"modal_knn graph, k = {K}; {os.cpu_count()} CPU cores; load average {_load()} at the start\n")
+    print("| features | items | block-wise build | GEMM floor | × floor | peak RSS (inputs) "
+          "| dense (MMRec) build | dense peak RSS |")
+    print("|---|---|---|---|---|---|---|---|")
+    for dim in dims:
+        d = int(np.load(REFERENCE / DIMS[dim], mmap_mode="r").shape[1])
+        for n in sizes:
+            exact = run_child("exact", dim, n)
+            floor = 2 * n * n * d / exact["rate"]
+            need = dense_need_gib(n, d)
+            if need < DENSE_MEMORY_SHARE * available_gib():
+                dense = run_child("dense", dim, n)
+                dense_cells = f"{dense['seconds']:.1f} s | {dense['peak_gib']:.2f} GiB"
+            else:
+                dense_cells = f"does not fit (needs {need:.1f} GiB) | –"
+            print(
+                f"| {dim} ({d}-d) | {n:,} | {exact['seconds']:.1f} s | {floor:.1f} s "
+                f"(at {exact['rate'] / 1e9:.0f} GFLOP/s) | {exact['seconds'] / floor:.2f} "
+                f"| {exact['peak_gib']:.2f} GiB ({exact['inputs_gib']:.2f}) | {dense_cells} |",
+                flush=True,
+            )
+    # Other processes on the machine slow the builds and the rate probes unevenly: say so.
+    print(f"\nload average {_load()} at the end")
+
+
+if __name__ == "__main__":
+    main()

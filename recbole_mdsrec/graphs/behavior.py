@@ -1,0 +1,73 @@
+"""The behaviour signal of RGC: item-item co-occurrence in users' training sequences.
+
+``B_ij`` counts the position pairs ``(p, q)`` of one user's sequence with
+``0 < |p - q| <= window``, ``s_p = i`` and ``s_q = j``, over all users.  Both directions
+are counted, so ``B`` is symmetric.  Pairs of an item with itself (a repeated item) are not
+edges, so the diagonal is empty.  Id 0 is RecBole's padding: zeros in a sequence are
+dropped before pairing and never get an entry.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import scipy.sparse as sp
+
+from recbole_mdsrec.errors import DataError
+from recbole_mdsrec.graphs._options import integer_option
+
+
+def cooccurrence(sequences: Iterable[np.ndarray], n_items: int, window: int = 3) -> sp.csr_matrix:
+    """Co-occurrence counts ``B`` (float32 CSR, ``[n_items, n_items]``) within ``window``.
+
+    ``sequences`` holds each user's training items (RecBole internal ids ``1..n_items-1``)
+    in time order; the caller guarantees no validation/test items are among them.
+    """
+    window = integer_option("cooccurrence_window", window, 1, "set it to e.g. 3.")
+    n_items = integer_option("n_items", n_items, 1, "pass the dataset's item_num (padding included).")
+    items, owner = _concatenate(sequences)
+    _check_ids(items, n_items)
+    keep = items != 0
+    items, owner = items[keep], owner[keep]
+
+    rows, cols = [], []
+    for offset in range(1, window + 1):  # a loop over offsets, not over interactions
+        same_user = owner[:-offset] == owner[offset:]
+        left, right = items[:-offset][same_user], items[offset:][same_user]
+        distinct = left != right
+        rows += [left[distinct], right[distinct]]
+        cols += [right[distinct], left[distinct]]
+
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    counts = np.ones(rows.size, dtype=np.float32)
+    # COO -> CSR sums the duplicate (i, j) pairs, which is exactly the count.
+    matrix = sp.coo_matrix((counts, (rows, cols)), shape=(n_items, n_items)).tocsr()
+    matrix.sort_indices()
+    return matrix
+
+
+def _concatenate(sequences: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """All items end to end, and for each position the index of the sequence it came from."""
+    arrays = [np.asarray(seq).ravel() for seq in sequences]
+    if not arrays:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    for arr in arrays:
+        if arr.size and not np.issubdtype(arr.dtype, np.integer):
+            raise DataError(
+                f"training sequences must hold integer item ids, got dtype {arr.dtype}; "
+                "pass RecBole internal item ids (item_id field), not tokens or floats."
+            )
+    lengths = np.fromiter((arr.size for arr in arrays), dtype=np.int64, count=len(arrays))
+    items = np.concatenate(arrays).astype(np.int64, copy=False)
+    owner = np.repeat(np.arange(len(arrays), dtype=np.int64), lengths)
+    return items, owner
+
+
+def _check_ids(items: np.ndarray, n_items: int) -> None:
+    if items.size and (items.min() < 0 or items.max() >= n_items):
+        raise DataError(
+            f"training sequences hold item ids in [{items.min()}, {items.max()}] but n_items is "
+            f"{n_items} (valid ids 1..{n_items - 1}, 0 = padding); pass the dataset's item_num "
+            "as n_items and internal ids, not raw item tokens."
+        )

@@ -1,0 +1,273 @@
+"""RGC: one normalised item-item graph per modality, and LightGCN-style propagation.
+
+``build_modal_graph`` turns the features of one modality (rows = RecBole internal item ids,
+row 0 = padding) and the training co-occurrence matrix ``B`` into
+``Â = D^{-1/2} A D^{-1/2}``, a float32 CSR matrix ``[N, N]``:
+
+1. Directed kNN edges per item, by ``graph_mode``:
+
+   - ``behavior_knn`` (default): the top-k items by modal cosine ``S`` among the items that
+     co-occur with it (``B_ij > 0``); if fewer than k co-occur, the rest are filled from its
+     modal kNN.  Implemented as the top-k of ``S + 3*[B > 0]``: since ``S`` lies in
+     ``[-1, 1]``, every co-occurring item outranks every other one.
+   - ``modal_knn``: the top-k by ``S`` alone; ``B`` is ignored.
+   - ``behavior_weighted``: the top-k of ``S + beta * norm(B)``, where ``norm(B)`` divides
+     each row of ``B`` by its maximum, so it lies in ``[0, 1]`` like ``S``.
+
+2. Items lacking the modality (``mask`` False): their features say nothing, so they are
+   never chosen as anyone's modal neighbour.  Under the ``behavior_*`` modes their own row
+   keeps their top-k co-occurring items by count (ties: lower id first); under
+   ``modal_knn`` they have no edges but the self loop.  After symmetrisation they are thus
+   linked only to their behaviour neighbours.
+
+3. Edge weights (``edge_weight``): ``binary`` (1 per kept edge), or ``similarity`` (the
+   cosine ``S_ij`` clamped at 0, so that degrees stay positive: a neighbour with a
+   negative cosine is dropped; a behaviour-only edge of an item lacking the modality has
+   no cosine and weighs ``B_ij / max_j B_ij`` instead).
+
+4. Symmetrise (``symmetric``): ``max`` keeps ``max(A_ij, A_ji)`` (an edge chosen by either
+   end is kept at full weight); ``mean`` uses ``(A_ij + A_ji) / 2`` (a one-sided edge
+   counts half).  Then add self loops of weight 1 (``self_loop``) and normalise.  Rows of
+   items without any edge stay empty; row and column 0 (padding) are always empty.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Optional
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from recbole_mdsrec.errors import ConfigError, DataError
+from recbole_mdsrec.graphs._options import choice_option, float_option, integer_option
+from recbole_mdsrec.graphs.knn import pair_cosine, topk_neighbours
+
+MODES = ("behavior_knn", "modal_knn", "behavior_weighted")
+EDGE_WEIGHTS = ("binary", "similarity")
+SYMMETRIC = ("max", "mean")
+#: Added to S for co-occurring items under behavior_knn; > max(S) - min(S) = 2.
+BEHAVIOR_RANK_OFFSET = 3.0
+
+
+def build_modal_graph(
+    features,
+    mask,
+    behavior: Optional[sp.spmatrix],
+    *,
+    mode: str = "behavior_knn",
+    k: int = 10,
+    beta: float = 1.0,
+    self_loop: bool = True,
+    edge_weight: str = "binary",
+    symmetric: str = "max",
+    block_size: Optional[int] = None,
+) -> sp.csr_matrix:
+    """The normalised graph ``D^{-1/2} A D^{-1/2}`` of one modality (see module docstring).
+
+    Args:
+        features: ``[N, d]`` array/tensor, row i = item id i, row 0 = padding.
+        mask: ``[N]`` bool, False where the item lacks the modality (None: all have it).
+        behavior: ``[N, N]`` co-occurrence counts (``behavior.cooccurrence``); required by
+            the ``behavior_*`` modes, ignored by ``modal_knn``.
+        The other options are described in the module docstring.
+    """
+    choice_option("graph_symmetric", symmetric, SYMMETRIC)
+    adjacency = knn_edges(
+        features, mask, behavior, mode=mode, k=k, beta=beta, edge_weight=edge_weight, block_size=block_size
+    )
+    adjacency = adjacency.maximum(adjacency.T) if symmetric == "max" else (adjacency + adjacency.T) * 0.5
+    if self_loop:
+        n = adjacency.shape[0]
+        items = np.arange(1, n)
+        adjacency = adjacency + sp.csr_matrix((np.ones(n - 1), (items, items)), shape=(n, n))
+    return _normalise(adjacency.tocsr())
+
+
+def knn_edges(
+    features,
+    mask,
+    behavior: Optional[sp.spmatrix],
+    *,
+    mode: str = "behavior_knn",
+    k: int = 10,
+    beta: float = 1.0,
+    edge_weight: str = "binary",
+    block_size: Optional[int] = None,
+) -> sp.csr_matrix:
+    """The directed kNN adjacency (steps 1-3 of the module docstring), float64 CSR ``[N, N]``.
+
+    Row i holds the neighbours item i chose, with their edge weights; not yet symmetric,
+    without self loops, not normalised.
+    """
+    choice_option("graph_mode", mode, MODES)
+    choice_option("graph_edge_weight", edge_weight, EDGE_WEIGHTS)
+    feats = torch.as_tensor(np.asarray(features), dtype=torch.float32)
+    n = feats.shape[0] if feats.dim() == 2 else -1
+    valid = _item_mask(mask, n)
+    counts = None if mode == "modal_knn" else _behavior_counts(behavior, n, mode)
+
+    indices, values = topk_neighbours(feats, k, valid, _bonus(counts, mode, beta), block_size)
+    rows, cols, weights = _modal_edges(feats, indices, values, edge_weight, exact_cosine=mode == "modal_knn")
+    if counts is not None:
+        lacking = np.flatnonzero(~valid.numpy())
+        extra = _behavior_edges(counts, lacking[lacking != 0], k, edge_weight)
+        rows, cols, weights = (np.concatenate(pair) for pair in zip((rows, cols, weights), extra))
+
+    adjacency = sp.coo_matrix((weights, (rows, cols)), shape=(n, n)).tocsr()
+    adjacency.eliminate_zeros()  # similarity edges clamped to 0
+    adjacency.sort_indices()
+    return adjacency
+
+
+def to_torch_sparse(matrix: sp.spmatrix) -> torch.Tensor:
+    """A scipy matrix as a torch sparse CSR tensor (float32).
+
+    CSR, not COO: on CPU, ``torch.sparse.mm`` of a k=10 graph by ``[N, 64]`` took 10.6 ms
+    (CSR) vs 121 ms (COO) at N = 50k, and 97 vs 564 ms at N = 200k.
+    """
+    csr = sp.csr_matrix(matrix, dtype=np.float32)
+    csr.sort_indices()
+    with warnings.catch_warnings():  # torch flags sparse CSR as "beta" on first use
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(csr.indptr.astype(np.int64)),
+            torch.from_numpy(csr.indices.astype(np.int64)),
+            torch.from_numpy(csr.data),
+            size=csr.shape,
+            check_invariants=False,  # scipy already guarantees them; checking costs a pass
+        )
+
+
+def propagate(graph: torch.Tensor, x: torch.Tensor, n_layers: int) -> torch.Tensor:
+    """``mean(X, ÂX, Â²X, ..., Â^L X)`` with ``L = n_layers`` (LightGCN); ``L = 0`` returns X.
+
+    ``graph`` must be symmetric, as ``build_modal_graph`` makes it: the backward pass
+    multiplies by ``graph`` instead of its transpose.
+    """
+    n_layers = integer_option("n_graph_layers", n_layers, 0, "0 disables the graph.")
+    if n_layers == 0:
+        return x
+    total, layer = x, x
+    for _ in range(n_layers):
+        layer = _SymmetricSparseMM.apply(graph, layer)
+        total = total + layer
+    return total / (n_layers + 1)
+
+
+class _SymmetricSparseMM(torch.autograd.Function):
+    """``graph @ x`` whose gradient reuses ``graph`` as its own transpose.
+
+    torch's generic CSR backward transposes the matrix on every call: forward + backward
+    took 144 ms vs 33 ms this way at N = 50k, d = 64.
+    """
+
+    @staticmethod
+    def forward(ctx, graph, x):
+        ctx.graph = graph
+        return torch.sparse.mm(graph, x)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return None, torch.sparse.mm(ctx.graph, grad_out)
+
+
+def _item_mask(mask, n: int) -> torch.Tensor:
+    """Which items may be modal neighbours: the mask, with the padding row always excluded."""
+    if n < 1:
+        raise DataError("item features must be a 2-D [n_items, dim] array with row 0 for padding.")
+    if mask is None:
+        valid = torch.ones(n, dtype=torch.bool)
+    else:
+        valid = torch.as_tensor(np.asarray(mask, dtype=bool)).clone()
+        if valid.shape != (n,):
+            raise DataError(
+                f"modality mask has shape {tuple(valid.shape)} but the features have {n} rows; "
+                "give one flag per feature row (row 0 = padding)."
+            )
+    valid[0] = False
+    return valid
+
+
+def _behavior_counts(behavior, n: int, mode: str) -> sp.csr_matrix:
+    """``B`` as float32 CSR without explicit zeros and without the padding row/column."""
+    if behavior is None:
+        raise ConfigError(
+            f"graph_mode {mode} needs the co-occurrence matrix of the training sequences; pass "
+            "behavior=cooccurrence(...) or set graph_mode: modal_knn."
+        )
+    if behavior.shape != (n, n):
+        raise DataError(
+            f"co-occurrence matrix has shape {behavior.shape} but the features have {n} rows; "
+            "build it with n_items equal to the number of feature rows (item_num)."
+        )
+    coo = sp.coo_matrix(behavior, dtype=np.float32)
+    if coo.nnz and coo.data.min() < 0:
+        raise DataError("co-occurrence matrix has negative entries; pass counts from cooccurrence().")
+    keep = (coo.data != 0) & (coo.row != coo.col) & (coo.row != 0) & (coo.col != 0)
+    counts = sp.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=(n, n))
+    counts.sort_indices()
+    return counts
+
+
+def _bonus(counts: Optional[sp.csr_matrix], mode: str, beta: float):
+    """The behaviour term added to ``S`` before ranking, as a per-row-block callable."""
+    if counts is None:
+        return None
+    if mode == "behavior_knn":
+        bonus = counts.copy()
+        bonus.data[:] = BEHAVIOR_RANK_OFFSET
+    else:
+        beta = float_option("graph_beta", beta, "it weighs the behaviour term, e.g. 1.0.")
+        bonus = _row_normalised(counts).multiply(beta).tocsr()
+
+    def rows(start: int, end: int) -> torch.Tensor:
+        return to_torch_sparse(bonus[start:end])
+
+    return rows
+
+
+def _row_normalised(counts: sp.csr_matrix) -> sp.csr_matrix:
+    """Each row divided by its maximum, so entries lie in ``(0, 1]``."""
+    row_max = counts.max(axis=1).toarray().ravel()
+    scale = np.divide(1.0, row_max, out=np.zeros_like(row_max), where=row_max > 0)
+    return sp.diags(scale.astype(np.float32)) @ counts
+
+
+def _modal_edges(feats, indices, values, edge_weight: str, exact_cosine: bool):
+    """Directed kNN edges ``(rows, cols, weights)`` as numpy arrays."""
+    keep = indices >= 0
+    rows = keep.nonzero()[:, 0]
+    cols = indices[keep]
+    if edge_weight == "binary":
+        weights = torch.ones(rows.numel())
+    else:
+        # With a behaviour bonus the ranking values are not cosines: recompute those.
+        cosine = values[keep] if exact_cosine else pair_cosine(feats, rows, cols)
+        weights = cosine.clamp_min(0)
+    return rows.numpy(), cols.numpy(), weights.numpy().astype(np.float64)
+
+
+def _behavior_edges(counts: sp.csr_matrix, items: np.ndarray, k: int, edge_weight: str):
+    """For ``items``, edges to their top-k co-occurring items by count (ties: lower id)."""
+    sub = counts[items].tocoo()
+    rows, cols, vals = items[sub.row], sub.col, sub.data.astype(np.float64)
+    order = np.lexsort((cols, -vals, rows))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    row_start = np.searchsorted(rows, rows, side="left")
+    top = np.arange(rows.size) - row_start < k
+    # Each row is sorted by decreasing count, so its first entry is its maximum.
+    weights = np.ones(rows.size) if edge_weight == "binary" else vals / vals[row_start]
+    return rows[top], cols[top], weights[top]
+
+
+def _normalise(adjacency: sp.csr_matrix) -> sp.csr_matrix:
+    """``D^{-1/2} A D^{-1/2}``; rows with zero degree stay empty."""
+    degree = np.asarray(adjacency.sum(axis=1)).ravel()
+    inv_sqrt = np.divide(1.0, np.sqrt(degree), out=np.zeros_like(degree), where=degree > 0)
+    rows = np.repeat(np.arange(adjacency.shape[0]), np.diff(adjacency.indptr))
+    scaled = adjacency.data * inv_sqrt[rows] * inv_sqrt[adjacency.indices]
+    graph = sp.csr_matrix((scaled.astype(np.float32), adjacency.indices, adjacency.indptr), shape=adjacency.shape)
+    graph.sort_indices()
+    return graph

@@ -1,0 +1,468 @@
+"""RGC graphs on the real MovieLens-100K: co-occurrence, block-wise kNN, graphs, cache.
+
+Item ids are the MovieLens ids 1..1682 (row 0 = padding), as RecBole's internal ids would
+be; features are the reference text/poster features of ../shared/datasets.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import read_ml100k_ratings, require_shared
+from recbole_mdsrec.errors import ConfigError, DataError
+from recbole_mdsrec.graphs import knn
+from recbole_mdsrec.graphs.behavior import cooccurrence
+from recbole_mdsrec.graphs.build import build_modal_graph, knn_edges, propagate, to_torch_sparse
+from recbole_mdsrec.graphs.cache import graph_cache_key, load_or_build
+from recbole_mdsrec.graphs.knn import topk_neighbours
+
+N_ITEMS = 1683  # ids 1..1682 and the padding id 0
+
+
+# --- real data ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sequences(shared_root) -> list[np.ndarray]:
+    """Each user's items in time order (stable: timestamp, then file order)."""
+    ratings = read_ml100k_ratings(shared_root / "raw" / "ml-100k")
+    users, items, times = (ratings[c].to_numpy() for c in ("user_id", "item_id", "timestamp"))
+    order = np.lexsort((times, users))  # lexsort is stable
+    users, items = users[order], items[order]
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    return np.split(items, starts[1:])
+
+
+def _with_padding(array: np.ndarray) -> np.ndarray:
+    return np.concatenate([np.zeros((1, *array.shape[1:]), array.dtype), array])
+
+
+@pytest.fixture(scope="module")
+def modal(shared_root) -> dict:
+    """Features [1683, d] with a zero padding row, and the masks (row 0 False)."""
+    folder = require_shared(shared_root / "reference" / "ml-100k-mm")
+    image_mask = _with_padding(np.load(folder / "image_mask.npy"))
+    return {
+        "text": (_with_padding(np.load(folder / "text_feat.npy")), np.r_[False, np.ones(N_ITEMS - 1, bool)]),
+        "image": (_with_padding(np.load(folder / "image_feat.npy")), image_mask),
+    }
+
+
+@pytest.fixture(scope="module")
+def behavior(sequences) -> sp.csr_matrix:
+    return cooccurrence(sequences, N_ITEMS, window=3)
+
+
+def first_items(n: int, modal: dict, sequences, modality: str = "image"):
+    """Features, mask and co-occurrence restricted to items 1..n (sequences filtered)."""
+    features, mask = modal[modality]
+    kept = [seq[seq <= n] for seq in sequences]
+    return features[: n + 1], mask[: n + 1], cooccurrence(kept, n + 1, window=3)
+
+
+def naive_cooccurrence(seqs, n_items: int, window: int) -> np.ndarray:
+    dense = np.zeros((n_items, n_items))
+    for seq in seqs:
+        seq = seq[seq != 0]
+        for p in range(len(seq)):
+            for q in range(len(seq)):
+                if 0 < abs(p - q) <= window and seq[p] != seq[q]:
+                    dense[seq[p], seq[q]] += 1
+    return dense
+
+
+# --- cooccurrence ---------------------------------------------------------------------
+
+
+def test_cooccurrence_counts_hand_computed_pairs(sequences):
+    s = sequences[0][:4]  # user 1's first four movies, all distinct
+    assert len(set(s.tolist())) == 4
+    b = cooccurrence([s], N_ITEMS, window=2)
+    # Positions within 2 of each other: (0,1) (0,2) (1,2) (1,3) (2,3); never (0,3).
+    pairs = [(0, 1), (0, 2), (1, 2), (1, 3), (2, 3)]
+    expected = {(s[p], s[q]): 1.0 for p, q in pairs} | {(s[q], s[p]): 1.0 for p, q in pairs}
+    assert dict(b.todok().items()) == expected
+    assert b.dtype == np.float32 and b.shape == (N_ITEMS, N_ITEMS)
+    assert b[s[0], s[3]] == 0  # 3 positions apart: outside window 2
+    assert cooccurrence([s], N_ITEMS, window=3)[s[0], s[3]] == 1
+
+
+def test_repeated_item_is_not_a_self_pair(sequences):
+    a, b = sequences[0][:2]
+    counts = cooccurrence([np.array([a, b, a])], N_ITEMS, window=3)
+    assert counts[a, b] == 2 and counts[b, a] == 2  # positions (0,1) and (2,1)
+    assert counts[a, a] == 0 and counts.nnz == 2
+
+
+def test_users_are_not_linked_across_boundaries(sequences):
+    u, v = sequences[0][:5], sequences[1][:5]
+    assert not set(u.tolist()) & set(v.tolist())
+    counts = cooccurrence([u, v], N_ITEMS, window=3)
+    assert counts[u[-1], v[0]] == 0 and counts[v[0], u[-1]] == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), window=st.integers(1, 6))
+def test_cooccurrence_equals_pairwise_count(sequences, data, window):
+    """Slices of real sequences, with repeats and padding zeros mixed in."""
+    users = data.draw(st.lists(st.integers(0, len(sequences) - 1), min_size=1, max_size=4))
+    seqs = []
+    for u in users:
+        seq = sequences[u][:12] % 40  # items 0..39: repeats and zeros (padding) occur
+        seqs.append(seq)
+    counts = cooccurrence(seqs, 40, window=window).toarray()
+    np.testing.assert_array_equal(counts, naive_cooccurrence(seqs, 40, window))
+    np.testing.assert_array_equal(counts, counts.T)
+    assert not counts.diagonal().any() and not counts[0].any() and not counts[:, 0].any()
+
+
+def test_full_behavior_matrix(behavior, sequences):
+    assert (behavior != behavior.T).nnz == 0
+    assert not behavior.diagonal().any() and behavior[0].nnz == 0 and behavior[:, 0].nnz == 0
+    # No user rates a movie twice, so every position pair within 3 is an edge, both ways.
+    pairs = sum(max(len(s) - o, 0) for s in sequences for o in (1, 2, 3))
+    assert behavior.sum() == 2 * pairs
+
+
+def test_cooccurrence_rejects_bad_input(sequences):
+    with pytest.raises(ConfigError, match="window"):
+        cooccurrence(sequences[:2], N_ITEMS, window=0)
+    with pytest.raises(DataError, match="n_items"):
+        cooccurrence(sequences[:2], 100)
+    with pytest.raises(DataError, match="integer"):
+        cooccurrence([sequences[0].astype(float)], N_ITEMS)
+
+
+# --- topk_neighbours ------------------------------------------------------------------
+
+
+def dense_scores(features, valid, bonus=None) -> torch.Tensor:
+    """The brute-force ranking matrix: cosine (+ bonus), self and invalid columns -inf."""
+    x = torch.nn.functional.normalize(torch.as_tensor(features, dtype=torch.float32), dim=1)
+    scores = x @ x.T
+    if bonus is not None:
+        scores = scores + bonus
+    scores[:, ~torch.as_tensor(valid)] = float("-inf")
+    scores.fill_diagonal_(float("-inf"))
+    return scores
+
+
+def assert_topk_equal(indices, values, scores, valid, k):
+    """Equal to the dense top-k up to ties: same values, and each index has its value."""
+    # One more than k, to see whether the k-th value ties with the next one.
+    expected_vals, expected_idx = torch.topk(scores, min(k + 1, scores.shape[1]), dim=1)
+    valid = torch.as_tensor(valid)
+    for i in range(scores.shape[0]):
+        if not valid[i]:
+            assert (indices[i] == -1).all() and torch.isneginf(values[i]).all()
+            continue
+        found = indices[i] >= 0
+        want = torch.isfinite(expected_vals[i])
+        want[k:] = False
+        torch.testing.assert_close(values[i][found], expected_vals[i][want], atol=1e-5, rtol=0)
+        torch.testing.assert_close(scores[i, indices[i][found]], values[i][found], atol=1e-5, rtol=0)
+        assert len(set(indices[i][found].tolist())) == int(found.sum())
+        next_value = expected_vals[i][k] if expected_vals.shape[1] > k else float("-inf")
+        if expected_vals[i][k - 1] > next_value + 1e-5:  # no tie at the cut: the set is determined
+            assert set(indices[i][found].tolist()) == set(expected_idx[i][want].tolist())
+
+
+@pytest.mark.parametrize(
+    "k, block_size", [(10, 1), (10, 7), (10, 64), (10, 500), (10, 10_000), (10, None), (100, 64), (100, None)]
+)
+def test_topk_matches_dense_bruteforce(modal, k, block_size):
+    features, mask = modal["image"]
+    x, valid = features[1:501], mask[1:501]  # 500 real items, some without a poster
+    assert not valid.all()
+    # k = 10 takes the two-stage selection, k = 100 a plain topk.
+    assert (knn._chunk_width(int(valid.sum()), k) is None) == (k == 100)
+    indices, values = topk_neighbours(torch.from_numpy(x), k, torch.from_numpy(valid), block_size=block_size)
+    assert indices.shape == values.shape == (500, k)
+    assert_topk_equal(indices, values, dense_scores(x, valid), valid, k)
+
+
+def test_two_stage_selection_with_duplicate_rows(modal):
+    """Real rows repeated: every row has exact ties, chunk maxima included."""
+    x = np.repeat(modal["text"][0][1:201], 3, axis=0)
+    valid = np.ones(600, bool)
+    assert knn._chunk_width(600, 5) is not None
+    for block_size in (64, None):
+        indices, values = topk_neighbours(torch.from_numpy(x), 5, block_size=block_size)
+        assert_topk_equal(indices, values, dense_scores(x, valid), valid, 5)
+
+
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
+def test_topk_bonus_dense_or_sparse(modal, sequences):
+    features, mask, counts = first_items(400, modal, sequences)
+    x, valid = features[1:], mask[1:]
+    bonus = torch.from_numpy(3.0 * (counts[1:, 1:].toarray() > 0)).float()
+    expected = dense_scores(x, valid, bonus)
+    for as_tensor in (lambda b: b, lambda b: b.to_sparse_csr(), lambda b: b.to_sparse_coo()):
+        indices, values = topk_neighbours(
+            torch.from_numpy(x), 10, torch.from_numpy(valid), lambda s, e: as_tensor(bonus[s:e]), block_size=128
+        )
+        assert_topk_equal(indices, values, expected, valid, 10)
+
+
+def test_topk_with_k_at_least_n(modal):
+    x = torch.from_numpy(modal["text"][0][1:41])
+    indices, values = topk_neighbours(x, 45)
+    assert indices.shape == (40, 45)
+    assert (indices[:, :39] >= 0).all() and (indices[:, 39:] == -1).all()
+    assert torch.isneginf(values[:, 39:]).all()
+    for i in range(40):
+        assert set(indices[i, :39].tolist()) == set(range(40)) - {i}
+    assert topk_neighbours(x, 0)[0].shape == (40, 0)
+
+
+def test_invalid_items_are_never_neighbours(modal):
+    features, mask = modal["image"]
+    indices, _ = topk_neighbours(torch.from_numpy(features), 10, torch.from_numpy(mask))
+    invalid = np.flatnonzero(~mask)
+    assert len(invalid) > 1  # the padding row and the movies without a poster
+    assert not np.isin(indices.numpy(), invalid).any()
+    assert (indices[torch.from_numpy(~mask)] == -1).all()
+
+
+def test_nan_features_are_rejected_unless_masked(modal):
+    x = torch.from_numpy(modal["text"][0][1:20].copy())
+    x[3, 0] = float("nan")
+    with pytest.raises(DataError, match="NaN"):
+        topk_neighbours(x, 3)
+    valid = torch.ones(19, dtype=torch.bool)
+    valid[3] = False  # a missing item's row is never read
+    indices, _ = topk_neighbours(x, 3, valid)
+    assert (indices[3] == -1).all() and not (indices == 3).any()
+
+
+# --- graphs ---------------------------------------------------------------------------
+
+
+def dense_reference(features, mask, counts, mode, edge_weight, beta=1.0):
+    """The method doc's definition, densely: each row's ranking scores (-inf: not a
+    candidate) and the weight each candidate edge would get."""
+    n = features.shape[0]
+    valid = mask.copy()
+    valid[0] = False
+    b = counts.toarray()
+    cosine = dense_scores(features, valid).numpy().astype(np.float64)
+    row_max = b.max(axis=1, keepdims=True)
+    b_norm = np.divide(b, row_max, out=np.zeros_like(b), where=row_max > 0)
+    bonus = {"behavior_knn": 3.0 * (b > 0), "modal_knn": 0.0, "behavior_weighted": beta * b_norm}[mode]
+    rank = cosine + bonus
+    weight = np.ones((n, n)) if edge_weight == "binary" else np.maximum(cosine, 0)
+    lacking = np.flatnonzero(~valid)[1:]
+    if mode != "modal_knn":  # items without the modality: their neighbours by count
+        rank[lacking] = np.where(b[lacking] > 0, b[lacking], -np.inf)
+        weight[lacking] = 1.0 if edge_weight == "binary" else b_norm[lacking]
+    else:
+        rank[lacking] = -np.inf
+    rank[0] = -np.inf
+    return rank, weight
+
+
+def normalised_dense(directed: np.ndarray, symmetric: str) -> np.ndarray:
+    """Symmetrise, add self loops, D^-1/2 A D^-1/2: the definition, densely."""
+    n = directed.shape[0]
+    adjacency = np.maximum(directed, directed.T) if symmetric == "max" else (directed + directed.T) / 2
+    adjacency[np.arange(1, n), np.arange(1, n)] += 1.0
+    degree = adjacency.sum(axis=1)
+    inv_sqrt = np.divide(1.0, np.sqrt(degree), out=np.zeros_like(degree), where=degree > 0)
+    return inv_sqrt[:, None] * adjacency * inv_sqrt[None, :]
+
+
+@pytest.mark.parametrize(
+    "mode, edge_weight, symmetric",
+    [
+        ("behavior_knn", "binary", "max"),
+        ("behavior_knn", "similarity", "mean"),
+        ("modal_knn", "binary", "max"),
+        ("modal_knn", "similarity", "max"),
+        ("behavior_weighted", "binary", "mean"),
+        ("behavior_weighted", "similarity", "max"),
+    ],
+)
+def test_graph_matches_dense_definition(modal, sequences, mode, edge_weight, symmetric):
+    features, mask, counts = first_items(400, modal, sequences)
+    assert not mask[1:].all()  # movies 330 and 387 have no poster
+    options = dict(mode=mode, k=10, edge_weight=edge_weight, block_size=64)
+    directed = knn_edges(features, mask, counts, **options).toarray()
+    rank, weight = dense_reference(features, mask, counts, mode, edge_weight)
+    for i in range(len(rank)):
+        chosen = np.flatnonzero(directed[i])
+        candidates = np.sort(rank[i][np.isfinite(rank[i])])[::-1]
+        assert len(chosen) == min(10, len(candidates))
+        if len(chosen):  # the top-k up to near-ties (S + 3 in float32 rounds at ~2e-7)
+            assert rank[i, chosen].min() >= candidates[len(chosen) - 1] - 1e-5
+            np.testing.assert_allclose(directed[i, chosen], weight[i, chosen], atol=1e-6)
+
+    graph = build_modal_graph(features, mask, counts, symmetric=symmetric, **options)
+    assert graph.dtype == np.float32 and graph.shape == (401, 401)
+    expected = normalised_dense(directed, symmetric)
+    np.testing.assert_allclose(graph.toarray(), expected, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(graph.sum(axis=1)).ravel(), expected.sum(axis=1), atol=1e-5)
+    assert (graph != graph.T).nnz == 0
+    assert (graph.diagonal()[1:] > 0).all()  # self loops
+    assert graph[0].nnz == 0 and graph[:, 0].nnz == 0  # padding
+
+
+def test_behavior_knn_prefers_cooccurring_items_and_differs_by_modality(modal, behavior):
+    co_occur = (behavior > 0).astype(np.float64)
+    chosen = {}
+    for name, (features, mask) in modal.items():
+        edges = (knn_edges(features, mask, behavior, mode="behavior_knn", k=10) > 0).astype(np.float64)
+        valid = np.flatnonzero(mask)
+        assert (edges[valid].getnnz(axis=1) == 10).all()
+        # Co-occurring items first: a row holds min(10, #co-occurring) of them.
+        n_co_occurring = np.asarray(co_occur[valid][:, valid].sum(axis=1)).ravel()
+        picked = np.asarray(edges[valid].multiply(co_occur[valid]).sum(axis=1)).ravel()
+        np.testing.assert_array_equal(picked, np.minimum(10, n_co_occurring))
+        chosen[name] = edges
+    # Same behaviour candidates, ranked by a different modality: different neighbours.
+    both = np.flatnonzero(modal["image"][1])
+    overlap = np.asarray(chosen["text"][both].multiply(chosen["image"][both]).sum(axis=1)).ravel() / 10
+    assert overlap.mean() < 0.5
+
+
+def test_modal_knn_ignores_behavior(modal, behavior):
+    features, mask = modal["text"]
+    without = build_modal_graph(features, mask, None, mode="modal_knn")
+    with_b = build_modal_graph(features, mask, behavior, mode="modal_knn")
+    assert (without != with_b).nnz == 0
+    assert (without != build_modal_graph(features, mask, behavior)).nnz > 0
+
+
+def test_behavior_weighted_without_weight_is_modal_knn(modal, behavior):
+    features, mask = modal["text"]  # every movie has text: no behaviour-only rows
+    modal_only = build_modal_graph(features, mask, behavior, mode="modal_knn")
+    unweighted = build_modal_graph(features, mask, behavior, mode="behavior_weighted", beta=0.0)
+    assert abs(modal_only - unweighted).max() < 1e-6
+    assert (build_modal_graph(features, mask, behavior, mode="behavior_weighted") != modal_only).nnz > 0
+
+
+def test_items_without_the_modality(modal, behavior):
+    features, mask = modal["image"]
+    lacking = np.flatnonzero(~mask)[1:]  # movies without a poster (not the padding row)
+    graph = build_modal_graph(features, mask, behavior, mode="modal_knn")
+    for i in lacking:
+        assert graph[i].indices.tolist() == [i] and graph[:, [i]].nonzero()[0].tolist() == [i]
+    edges = knn_edges(features, mask, behavior, mode="behavior_knn", k=10)
+    has_poster = np.flatnonzero(mask)
+    assert not np.isin(edges[has_poster].indices, lacking).any()  # never a modal neighbour
+    for i in lacking:  # their own row: the top-10 co-occurring items by count
+        row = behavior[i].toarray().ravel()
+        top = np.lexsort((np.arange(N_ITEMS), -row))[:10]
+        top = top[row[top] > 0]
+        assert set(edges[i].indices.tolist()) == set(top.tolist())
+
+
+def test_graph_with_k_at_least_n(modal):
+    features = modal["text"][0][:41]
+    graph = build_modal_graph(features, None, None, mode="modal_knn", k=100).toarray()
+    np.testing.assert_allclose(graph[1:, 1:], np.full((40, 40), 1 / 40), atol=1e-7)
+
+
+def test_unknown_options_raise_config_error(modal, behavior):
+    features, mask = modal["text"]
+    for option, value, allowed in [
+        ("mode", "knn", "behavior_knn, modal_knn, behavior_weighted"),
+        ("edge_weight", "cosine", "binary, similarity"),
+        ("symmetric", "min", "max, mean"),
+    ]:
+        with pytest.raises(ConfigError, match=allowed):
+            build_modal_graph(features, mask, behavior, **{option: value})
+    for option, value in [("k", -1), ("k", 2.5), ("block_size", 0), ("beta", "high"), ("beta", float("nan"))]:
+        with pytest.raises(ConfigError, match=f"graph_{option}"):
+            build_modal_graph(features, mask, behavior, mode="behavior_weighted", **{option: value})
+    with pytest.raises(ConfigError, match="modal_knn"):
+        build_modal_graph(features, mask, None, mode="behavior_knn")
+    with pytest.raises(DataError, match="shape"):
+        build_modal_graph(features, mask[:-1], behavior)
+
+
+def test_propagate_matches_dense(modal, sequences):
+    features, mask, counts = first_items(400, modal, sequences)
+    graph = build_modal_graph(features, mask, counts)
+    dense = torch.from_numpy(graph.toarray())
+    x = torch.from_numpy(modal["text"][0][:401]).requires_grad_()
+    assert propagate(to_torch_sparse(graph), x, 0) is x
+    out = propagate(to_torch_sparse(graph), x, 2)
+    expected = (x + dense @ x + dense @ (dense @ x)) / 3
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    (grad,) = torch.autograd.grad(out.pow(2).sum(), x)
+    (expected_grad,) = torch.autograd.grad(expected.pow(2).sum(), x)
+    torch.testing.assert_close(grad, expected_grad, atol=1e-4, rtol=1e-4)
+    with pytest.raises(ConfigError, match="n_graph_layers"):
+        propagate(to_torch_sparse(graph), x, -1)
+
+
+# --- cache ----------------------------------------------------------------------------
+
+
+def fingerprint(seqs) -> bytes:
+    return np.array([len(s) for s in seqs]).tobytes() + np.concatenate(seqs).tobytes()
+
+
+SETTINGS = {"mode": "behavior_knn", "k": 10, "beta": 1.0, "self_loop": True, "edge_weight": "binary",
+            "symmetric": "max", "window": 3, "modality": "image"}
+
+
+def test_cache_key_changes_with_every_input(modal, sequences):
+    features, mask, _ = first_items(200, modal, sequences)
+    seqs = [s[s <= 200] for s in sequences]
+    key = graph_cache_key(features, mask, fingerprint(seqs), SETTINGS)
+    assert key == graph_cache_key(features.copy(), mask.copy(), fingerprint(seqs), dict(SETTINGS))
+    changed_features = features.copy()
+    changed_features[5, 7] += 1e-3
+    flipped = mask.copy()
+    flipped[10] = not flipped[10]
+    other_seqs = [s.copy() for s in seqs]
+    other_seqs[0] = other_seqs[0][:-1]  # one training interaction fewer
+    others = [
+        graph_cache_key(changed_features, mask, fingerprint(seqs), SETTINGS),
+        graph_cache_key(features, flipped, fingerprint(seqs), SETTINGS),
+        graph_cache_key(features, None, fingerprint(seqs), SETTINGS),
+        graph_cache_key(features, mask, fingerprint(other_seqs), SETTINGS),
+        graph_cache_key(features, mask, fingerprint(seqs).hex(), SETTINGS),
+    ]
+    alternatives = {"mode": "modal_knn", "k": 11, "beta": 0.5, "self_loop": False, "edge_weight": "similarity",
+                    "symmetric": "mean", "window": 2, "modality": "text"}
+    others += [graph_cache_key(features, mask, fingerprint(seqs), SETTINGS | {name: value})
+               for name, value in alternatives.items()]
+    others.append(graph_cache_key(features, mask, fingerprint(seqs), SETTINGS | {"block_size": 64}))
+    assert len(set(others) | {key}) == len(others) + 1
+
+
+def test_load_or_build_hits_and_rebuilds_corrupt_files(modal, sequences, tmp_path):
+    features, mask, counts = first_items(200, modal, sequences)
+    key = graph_cache_key(features, mask, b"interactions", SETTINGS)
+    builds = []
+
+    def builder():
+        builds.append(1)
+        return build_modal_graph(features, mask, counts)
+
+    first = load_or_build(tmp_path, key, builder)
+    second = load_or_build(tmp_path, key, builder)
+    assert len(builds) == 1 and (first != second).nnz == 0
+    path = tmp_path / f"graph-{key}.npz"
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+
+    for damage in (b"not a zip file", path.read_bytes()[:100]):
+        path.write_bytes(damage)
+        with pytest.warns(UserWarning, match="unreadable"):
+            rebuilt = load_or_build(tmp_path, key, builder)
+        assert (rebuilt != first).nnz == 0
+    assert len(builds) == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert (load_or_build(tmp_path, key, builder) != first).nnz == 0  # the rebuilt file is good
+    with pytest.raises(ConfigError):
+        load_or_build(tmp_path, "../../etc/passwd", builder)
