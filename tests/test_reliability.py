@@ -112,3 +112,21 @@ def test_resume_needs_a_training_state_not_a_best_checkpoint(trained):
     assert last_state_path(reference.checkpoint).is_file()
     with pytest.raises(DataError, match=r"\.last"):
         runner.run(resume=reference.checkpoint)
+
+
+@pytest.mark.parametrize("model", ["MDSRec", "GRU4RecF", "SASRecF", "FDSA", "UniSRec"])
+def test_every_plugin_model_reloads_from_its_checkpoint_alone(mm_slice, tmp_path, model):
+    """The checkpoint's own config rebuilds data, features and graphs; the reloaded model
+    reproduces the test metrics of the run that saved it."""
+    from recbole.trainer import Trainer
+
+    from recbole_mdsrec.compat import load_checkpoint
+    from recbole_mdsrec.runner import build_data, build_model
+
+    result = runner.run(model, "ml-mm-slice", config_dict=_options(mm_slice, tmp_path, epochs=1))
+    state = load_checkpoint(result.checkpoint)
+    config = state["config"]
+    _, (train_data, _, test_data) = build_data(config)
+    reloaded = build_model(config, train_data)
+    reloaded.load_state_dict(state["state_dict"])
+    assert Trainer(config, reloaded).evaluate(test_data, load_best_model=False) == result.test_result
