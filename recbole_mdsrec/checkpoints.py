@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from recbole_mdsrec.compat import load_checkpoint
+from recbole_mdsrec.compat import load_checkpoint, load_model_state
 from recbole_mdsrec.errors import DataError
 
 LAST_SUFFIX = ".last"
@@ -57,18 +57,22 @@ def save_training_state(trainer, train_data, epoch: int) -> Path:
     return path
 
 
-def restore_training_state(trainer, train_data, path) -> int:
-    """Put ``trainer`` and ``train_data`` back into the state saved at ``path``; returns
-    the epoch training continues from."""
-    state = load_checkpoint(path, map_location=trainer.device)
+def load_training_state(path) -> dict:
+    """A ``<checkpoint>.last`` training state, refused early if it is a best-model file."""
+    state = load_checkpoint(path, map_location="cpu")
     if "rng" not in state:
         raise DataError(
             f"'{path}' is a best-model checkpoint, which cannot resume training exactly. "
             f"Fix: pass --resume=<checkpoint>{LAST_SUFFIX}, the state the runner writes after every epoch."
         )
+    return state
+
+
+def restore_training_state(trainer, train_data, state: dict, path) -> int:
+    """Put ``trainer`` and ``train_data`` back into ``state`` (read from ``path`` by
+    :func:`load_training_state`); returns the epoch training continues from."""
     check_compatible(state["config"], trainer.config, path)
-    trainer.model.load_state_dict(state["state_dict"])
-    trainer.model.load_other_parameter(state.get("other_parameter"))
+    load_model_state(trainer.model, state)
     trainer.optimizer.load_state_dict(state["optimizer"])
     trainer.start_epoch = state["epoch"] + 1
     trainer.cur_step = state["cur_step"]

@@ -112,10 +112,15 @@ def load_checkpoint(path, map_location=None) -> dict:
         ) from exc
 
 
+def load_model_state(model, checkpoint: dict) -> None:
+    """Put a loaded checkpoint's weights (and RecBole's extra parameters) into ``model``."""
+    model.load_state_dict(checkpoint["state_dict"])
+    model.load_other_parameter(checkpoint.get("other_parameter"))
+
+
 def _load_weights_into(trainer, checkpoint_file) -> dict:
     checkpoint = load_checkpoint(checkpoint_file, map_location=trainer.device)
-    trainer.model.load_state_dict(checkpoint["state_dict"])
-    trainer.model.load_other_parameter(checkpoint.get("other_parameter"))
+    load_model_state(trainer.model, checkpoint)
     trainer.logger.info(f"Loading model structure and parameters from {checkpoint_file}")
     return checkpoint
 
@@ -145,8 +150,7 @@ def patch_trainer_checkpoint_loading() -> None:
                 "Architecture configuration given in config file is different from that of "
                 "checkpoint. This may yield an exception while state_dict is being loaded."
             )
-        self.model.load_state_dict(checkpoint["state_dict"])
-        self.model.load_other_parameter(checkpoint.get("other_parameter"))
+        load_model_state(self.model, checkpoint)
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.logger.info(f"Checkpoint loaded. Resume training from epoch {self.start_epoch}")
 

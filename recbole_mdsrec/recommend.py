@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 
 from recbole_mdsrec.checkpoints import check_compatible
-from recbole_mdsrec.compat import load_checkpoint
+from recbole_mdsrec.compat import load_checkpoint, load_model_state
 from recbole_mdsrec.data.dataset import user_sequences
 from recbole_mdsrec.errors import DataError
 from recbole_mdsrec.runner import build_data, build_model
@@ -38,8 +38,7 @@ class Recommender:
         self.config["state"] = "WARNING"
         self.dataset, (train_data, _, _) = build_data(self.config)
         self.model = build_model(self.config, train_data)
-        self.model.load_state_dict(state["state_dict"])
-        self.model.load_other_parameter(state.get("other_parameter"))
+        load_model_state(self.model, state)
         self.model.eval()
         users, sequences = user_sequences(self.dataset)
         self._sequence_of = dict(zip(users.tolist(), sequences))

@@ -12,8 +12,7 @@ from recbole_mdsrec import compat  # noqa: F401  (before RecBole is used)
 from recbole.data import data_preparation
 from recbole.utils import get_trainer, init_logger, init_seed, set_color
 
-from recbole_mdsrec.checkpoints import restore_training_state, save_training_state
-from recbole_mdsrec.compat import load_checkpoint
+from recbole_mdsrec.checkpoints import load_training_state, restore_training_state, save_training_state
 from recbole_mdsrec.config import Config
 from recbole_mdsrec.data.locate import ensure_dataset
 from recbole_mdsrec.launch import configure_torch
@@ -80,9 +79,9 @@ def build(config: Config):
     return dataset, splits, model, trainer
 
 
-def resumed_config(path, cmd_args=None) -> Config:
+def resumed_config(state: dict, cmd_args=None) -> Config:
     """The config saved in a training state, with command-line overrides (e.g. more epochs)."""
-    config = load_checkpoint(path)["config"]
+    config = state["config"]
     for key, value in config._convert_config_dict(dict(cmd_args or {})).items():
         config[key] = value
     return config
@@ -92,18 +91,19 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_a
         saved: bool = True, resume=None) -> RunResult:
     """Train to early stopping and test. ``resume`` is a ``<checkpoint>.last`` training state:
     its own config is used (model and dataset included), updated by ``cmd_args``."""
-    if resume is None:
+    state = load_training_state(resume) if resume is not None else None
+    if state is None:
         config = Config(model, dataset, config_file_list, config_dict, cmd_args)
     else:
-        config = resumed_config(resume, cmd_args)
+        config = resumed_config(state, cmd_args)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     logger = getLogger()
     logger.info(config)
 
     _, (train_data, valid_data, test_data), model, trainer = build(config)
-    if resume is not None:
-        epoch = restore_training_state(trainer, train_data, resume)
+    if state is not None:
+        epoch = restore_training_state(trainer, train_data, state, resume)
         logger.info(f"Resuming from {resume} at epoch {epoch}")
     epoch_seconds = _time_epochs(trainer)
 
