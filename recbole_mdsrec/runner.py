@@ -16,6 +16,7 @@ from recbole_mdsrec.checkpoints import load_training_state, restore_training_sta
 from recbole_mdsrec.config import Config
 from recbole_mdsrec.data.locate import ensure_dataset
 from recbole_mdsrec.launch import configure_torch
+from recbole_mdsrec.models.fast_layers import use_fast_layers
 from recbole_mdsrec.registry import create_dataset
 
 
@@ -67,6 +68,8 @@ def build_data(config: Config):
 def build_model(config: Config, train_data):
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = config.model_class(config, train_data._dataset).to(config["device"])
+    if config["fast_layers"]:
+        use_fast_layers(model)
     getLogger().info(model)
     return model
 
