@@ -42,9 +42,14 @@ import torch
 
 from recbole_mdsrec.errors import ConfigError, DataError
 from recbole_mdsrec.graphs._options import choice_option, float_option, integer_option
+from recbole_mdsrec.graphs.clustered import clustered_topk_neighbours
 from recbole_mdsrec.graphs.knn import pair_cosine, topk_neighbours
 
 MODES = ("behavior_knn", "modal_knn", "behavior_weighted")
+SEARCHES = ("auto", "exact", "approximate")
+#: ``search='auto'`` uses the clustered (approximate) search from this many items with the
+#: modality on; below it the exact search takes about a minute or less (benchmarks/README.md).
+AUTO_APPROXIMATE_ITEMS = 100_000
 EDGE_WEIGHTS = ("binary", "similarity")
 SYMMETRIC = ("max", "mean")
 #: Added to S for co-occurring items under behavior_knn; > max(S) - min(S) = 2.
@@ -63,6 +68,9 @@ def build_modal_graph(
     edge_weight: str = "binary",
     symmetric: str = "max",
     block_size: Optional[int] = None,
+    search: str = "auto",
+    n_clusters: Optional[int] = None,
+    n_probe: Optional[int] = None,
 ) -> sp.csr_matrix:
     """The normalised graph ``D^{-1/2} A D^{-1/2}`` of one modality (see module docstring).
 
@@ -71,11 +79,15 @@ def build_modal_graph(
         mask: ``[N]`` bool, False where the item lacks the modality (None: all have it).
         behavior: ``[N, N]`` co-occurrence counts (``behavior.cooccurrence``); required by
             the ``behavior_*`` modes, ignored by ``modal_knn``.
+        search: ``exact`` (``knn.topk_neighbours``), ``approximate`` (``clustered``, with
+            ``n_clusters`` and ``n_probe``; None picks them), or ``auto`` (approximate from
+            ``AUTO_APPROXIMATE_ITEMS`` items with the modality).
         The other options are described in the module docstring.
     """
     choice_option("graph_symmetric", symmetric, SYMMETRIC)
     adjacency = knn_edges(
-        features, mask, behavior, mode=mode, k=k, beta=beta, edge_weight=edge_weight, block_size=block_size
+        features, mask, behavior, mode=mode, k=k, beta=beta, edge_weight=edge_weight, block_size=block_size,
+        search=search, n_clusters=n_clusters, n_probe=n_probe,
     )
     adjacency = adjacency.maximum(adjacency.T) if symmetric == "max" else (adjacency + adjacency.T) * 0.5
     if self_loop:
@@ -95,6 +107,9 @@ def knn_edges(
     beta: float = 1.0,
     edge_weight: str = "binary",
     block_size: Optional[int] = None,
+    search: str = "auto",
+    n_clusters: Optional[int] = None,
+    n_probe: Optional[int] = None,
 ) -> sp.csr_matrix:
     """The directed kNN adjacency (steps 1-3 of the module docstring), float64 CSR ``[N, N]``.
 
@@ -103,12 +118,17 @@ def knn_edges(
     """
     choice_option("graph_mode", mode, MODES)
     choice_option("graph_edge_weight", edge_weight, EDGE_WEIGHTS)
+    choice_option("graph_search", search, SEARCHES)
     feats = torch.as_tensor(np.asarray(features), dtype=torch.float32)
     n = feats.shape[0] if feats.dim() == 2 else -1
     valid = _item_mask(mask, n)
     counts = None if mode == "modal_knn" else _behavior_counts(behavior, n, mode)
 
-    indices, values = topk_neighbours(feats, k, valid, _bonus(counts, mode, beta), block_size)
+    bonus = _bonus(counts, mode, beta)
+    if search == "approximate" or (search == "auto" and int(valid.sum()) >= AUTO_APPROXIMATE_ITEMS):
+        indices, values = clustered_topk_neighbours(feats, k, valid, bonus, n_clusters, n_probe)
+    else:
+        indices, values = topk_neighbours(feats, k, valid, bonus, block_size)
     rows, cols, weights = _modal_edges(feats, indices, values, edge_weight, exact_cosine=mode == "modal_knn")
     if counts is not None:
         lacking = np.flatnonzero(~valid.numpy())

@@ -18,7 +18,7 @@ from recbole_mdsrec import compat  # noqa: F401  (before RecBole is used)
 from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.model.loss import BPRLoss
 
-from recbole_mdsrec.graphs.build import propagate
+from recbole_mdsrec.graphs.build import SEARCHES, propagate
 from recbole_mdsrec.models.layers import (
     FeatureProjection, Fusion, InterestCentralizedReadout, SequenceBranch, normal_init,
 )
@@ -54,6 +54,9 @@ class MDSRec(SequentialRecommender):
             "self_loop": config["graph_self_loop"],
             "edge_weight": choice(config, "graph_edge_weight", ("binary", "similarity")),
             "symmetric": choice(config, "graph_symmetric", ("max", "mean")),
+            "search": choice(config, "graph_search", SEARCHES),
+            "n_clusters": config["graph_clusters"],
+            "n_probe": config["graph_probe"],
         }
 
         # frozen inputs: features, masks and graphs are buffers, not parameters

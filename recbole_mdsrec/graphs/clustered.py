@@ -1,0 +1,171 @@
+"""Approximate top-k neighbours for large catalogues: clustered search, all in GEMMs.
+
+Exact top-k costs ``2·N²·d`` FLOPs (``knn.topk_neighbours``). Here the normalised items are
+clustered by spherical k-means (faiss's ``Kmeans``), and each item probes the ``n_probe``
+clusters whose centroids are nearest to it, as in an IVF index. Rather than scanning those
+clusters query by query, each cluster's members are compared in one GEMM with every cluster
+that any of them probes, so the work stays in large matrix products. The cost falls to
+about ``2·N²·d · (clusters probed per cluster) / n_clusters``, plus the k-means.
+
+A neighbour in a cluster that was not probed is missed: this is the approximation, and its
+recall against the exact top-k is what ``benchmarks/graph_build.py`` reports.
+
+The behaviour term (``bonus``) is added exactly: every pair it touches is scored as
+``cos + bonus`` and merged with the clustered cosine top-k. With ``bonus >= 0`` the result
+is then the exact top-k of ``cos + bonus`` whenever the clustered search found the exact
+cosine top-k: an item with no bonus outside its row's cosine top-k has k items that score
+at least as high.
+
+Same conventions and output as ``knn.topk_neighbours`` (``-1`` / ``-inf`` empty slots).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+import torch
+
+from recbole_mdsrec.errors import ConfigError
+from recbole_mdsrec.graphs._options import integer_option
+from recbole_mdsrec.graphs.knn import (
+    BLOCK_MEMORY_BYTES, Bonus, _as_features, _as_valid, _normalised_candidates, pair_cosine,
+)
+
+#: k-means iterations: enough for clusters that route queries well; more moved recall little.
+KMEANS_ITERATIONS = 10
+#: Points per centroid that k-means trains on (faiss samples at most this many per cluster).
+KMEANS_POINTS_PER_CENTROID = 128
+
+
+def auto_clusters(n_items: int) -> int:
+    """About ``sqrt(N)`` clusters: the k-means cost (``N·C·d``) and the per-cluster GEMMs
+    (``N²·d·P/C``) then shrink together."""
+    return max(1, int(round(math.sqrt(n_items))))
+
+
+def auto_probe(n_clusters: int) -> int:
+    """Clusters each item probes: 1/16 of them, at least 8."""
+    return min(n_clusters, max(8, n_clusters // 16))
+
+
+def clustered_topk_neighbours(
+    features: torch.Tensor,
+    k: int,
+    valid: Optional[torch.Tensor] = None,
+    bonus: Optional[Bonus] = None,
+    n_clusters: Optional[int] = None,
+    n_probe: Optional[int] = None,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Approximate top-``k`` items of each row by ``cos(f_i, f_j) + bonus_ij`` (see the module
+    docstring); arguments as ``knn.topk_neighbours``, plus the clustering's size."""
+    feats = _as_features(features)
+    n_rows = feats.shape[0]
+    k = integer_option("knn_k", k, 0, "set it to e.g. 10.")
+    valid = _as_valid(valid, n_rows)
+    cand_ids = valid.nonzero().squeeze(1)
+    n_cand = cand_ids.numel()
+    indices = torch.full((n_rows, k), -1, dtype=torch.long)
+    values = torch.full((n_rows, k), float("-inf"))
+    k_eff = min(k, n_cand - 1)
+    if k_eff <= 0:
+        return indices, values
+
+    n_clusters = auto_clusters(n_cand) if n_clusters is None else integer_option(
+        "graph_clusters", n_clusters, 1, "or null to pick about sqrt(number of items).")
+    n_clusters = min(n_clusters, n_cand)
+    n_probe = auto_probe(n_clusters) if n_probe is None else integer_option(
+        "graph_probe", n_probe, 1, "or null to pick 1/16 of the clusters.")
+    n_probe = min(n_probe, n_clusters)
+
+    cands = _normalised_candidates(feats, cand_ids, n_cand)
+    centroids = _spherical_kmeans(cands, n_clusters, seed)
+    probes = _nearest_clusters(cands, centroids, n_probe)  # [n_cand, n_probe], own cluster first
+    # Sort the items by their own cluster once: every cluster is a contiguous block of rows.
+    order = torch.argsort(probes[:, 0], stable=True)
+    cands, cand_ids, probes = cands[order], cand_ids[order], probes[order]
+    bounds = torch.zeros(n_clusters + 1, dtype=torch.long)
+    torch.cumsum(torch.bincount(probes[:, 0], minlength=n_clusters), 0, out=bounds[1:])
+
+    for c in range(n_clusters):
+        first, last = int(bounds[c]), int(bounds[c + 1])
+        if first == last:
+            continue
+        # The clusters any member probes, its own first: its members are pool rows 0 .. last-first.
+        probed_clusters = torch.unique(probes[first:last])
+        probed_clusters = torch.cat([torch.tensor([c]), probed_clusters[probed_clusters != c]])
+        pool_rows = torch.cat([torch.arange(bounds[p], bounds[p + 1]) for p in probed_clusters.tolist()])
+        pool = cands[pool_rows]
+        kk = min(k_eff, pool_rows.numel() - 1)
+        rows_per_step = max(1, BLOCK_MEMORY_BYTES // (4 * pool_rows.numel()))
+        for start in range(first, last, rows_per_step):
+            end = min(start + rows_per_step, last)
+            sims = cands[start:end] @ pool.t()
+            sims[:, start - first:end - first].fill_diagonal_(float("-inf"))  # each item's own column
+            top_vals, top_pos = torch.topk(sims, kk, dim=1)
+            rows = cand_ids[start:end]
+            values[rows, :kk] = top_vals
+            indices[rows, :kk] = cand_ids[pool_rows[top_pos]]
+
+    indices[torch.isneginf(values)] = -1
+    if bonus is not None:
+        indices, values = _merge_bonus(feats, valid, indices, values, bonus(0, n_rows), k_eff)
+    return indices, values
+
+
+def _spherical_kmeans(points: torch.Tensor, n_clusters: int, seed: int) -> torch.Tensor:
+    """Unit centroids ``[C, d]`` of the unit ``points``."""
+    import faiss  # noqa: PLC0415 - only the approximate path needs it
+
+    if n_clusters == 1:
+        return torch.nn.functional.normalize(points.mean(0, keepdim=True), dim=1)
+    data = np.ascontiguousarray(points.numpy())
+    kmeans = faiss.Kmeans(data.shape[1], n_clusters, niter=KMEANS_ITERATIONS, seed=seed, spherical=True,
+                          max_points_per_centroid=KMEANS_POINTS_PER_CENTROID, verbose=False)
+    kmeans.train(data)
+    return torch.from_numpy(kmeans.centroids.copy())
+
+
+def _nearest_clusters(points: torch.Tensor, centroids: torch.Tensor, n_probe: int) -> torch.Tensor:
+    """``[N, n_probe]``: each point's nearest clusters by inner product, nearest first."""
+    out = torch.empty(points.shape[0], n_probe, dtype=torch.long)
+    step = max(1, BLOCK_MEMORY_BYTES // (4 * centroids.shape[0]))
+    for start in range(0, points.shape[0], step):
+        out[start:start + step] = torch.topk(points[start:start + step] @ centroids.t(), n_probe, dim=1).indices
+    return out
+
+
+def _merge_bonus(feats, valid, indices, values, extra: torch.Tensor, k: int):
+    """Top-``k`` per row of the union of the cosine neighbours (bonus 0) and every pair with
+    a bonus, each scored ``cos + bonus`` exactly."""
+    n = indices.shape[0]
+    extra = extra.to_sparse_coo().coalesce() if extra.layout != torch.sparse_coo else extra.coalesce()
+    (b_rows, b_cols), b_vals = extra.indices(), extra.values().float()
+    if b_vals.numel() and b_vals.min() < 0:
+        raise ConfigError("graph_search approximate needs a non-negative behaviour term (behavior_beta >= 0); "
+                          "set behavior_beta >= 0 or graph_search: exact.")
+    keep = valid[b_rows] & valid[b_cols] & (b_rows != b_cols)
+    b_rows, b_cols, b_vals = b_rows[keep], b_cols[keep], b_vals[keep]
+    b_score = pair_cosine(feats, b_rows, b_cols) + b_vals
+
+    a_rows = torch.arange(n).repeat_interleave(indices.shape[1])
+    a_cols, a_score = indices.flatten(), values.flatten()
+    found = a_cols >= 0
+    a_rows, a_cols, a_score = a_rows[found], a_cols[found], a_score[found]
+    duplicate = torch.from_numpy(np.isin((a_rows * n + a_cols).numpy(), (b_rows * n + b_cols).numpy()))
+    rows = torch.cat([a_rows[~duplicate], b_rows]).numpy()
+    cols = torch.cat([a_cols[~duplicate], b_cols]).numpy()
+    score = torch.cat([a_score[~duplicate], b_score]).numpy()
+
+    order = np.lexsort((cols, -score, rows))  # by row, best first, ties to the lower id
+    rows, cols, score = rows[order], cols[order], score[order]
+    starts = np.searchsorted(rows, rows, side="left")
+    rank = np.arange(rows.size) - starts
+    top = rank < k
+    out_idx = torch.full_like(indices, -1)
+    out_val = torch.full_like(values, float("-inf"))
+    out_idx[rows[top], rank[top]] = torch.from_numpy(cols[top])
+    out_val[rows[top], rank[top]] = torch.from_numpy(score[top].astype(np.float32))
+    return out_idx, out_val
