@@ -1,10 +1,12 @@
 """Time and peak memory of building a ``modal_knn`` graph (k = 10) as the catalogue grows.
 
-Compares the block-wise build (``recbole_mdsrec.graphs``) with the dense approach of
-MMRec (the full N x N cosine matrix, then ``topk``), and reports each block-wise build as a
-multiple of its GEMM floor ``2*N^2*d / rate``, the torch.mm FLOP rate being measured in the
-same process just before and after the build (the better of the two is used, so the floor
-is never flattering).
+Compares the exact block-wise build (``recbole_mdsrec.graphs``), the approximate clustered
+build (``graph_search: approximate``, default clusters and probes) and the dense approach of
+MMRec (the full N x N cosine matrix, then ``topk``). Each build is reported as a multiple of
+the exact GEMM floor ``2*N^2*d / rate``, the torch.mm FLOP rate being measured in the same
+process just before and after the build (the better of the two is used, so the floor is
+never flattering). The approximate build's recall is the share of the exact top-k it finds,
+over 2,000 random items with the modality (their exact top-k by one GEMM, after the build).
 
 Features: the real reference features of MovieLens-100K (text 384-d, poster 1280-d, with
 its real missing-poster mask), tiled to N items with a small Gaussian perturbation (1% of
@@ -16,6 +18,7 @@ reset after the inputs are made (so it is the peak during the build, inputs incl
     python benchmarks/graph_build.py                     # 10k..200k, text and image
     python benchmarks/graph_build.py --sizes 10000,50000 --dims text
     python benchmarks/graph_build.py --quick             # a smoke run, seconds
+    python benchmarks/graph_build.py --kinds approximate --sizes 200000 --dims image
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ K = 10
 GIB = 2**30
 # Fraction of available memory the dense N x N matrix may take before we call it "does not fit".
 DENSE_MEMORY_SHARE = 0.8
+KINDS = ("exact", "approximate", "dense")
+RECALL_SAMPLE = 2000
 
 
 # --- measurements (each runs in its own subprocess) ----------------------------------------
@@ -92,14 +97,24 @@ def measure(kind: str, dim: str, n: int) -> dict:
     from recbole_mdsrec.graphs import build
 
     features, valid = tiled_features(dim, n)
+    found = {}
     if kind == "dense":
         build.topk_neighbours = dense_topk  # the same build, with MMRec's kNN step
-    rates = [gemm_rate(features.shape[1])] if kind == "exact" else []
+    if kind == "approximate":
+        search = build.clustered_topk_neighbours
+
+        def keeping_indices(*args, **kwargs):  # the directed top-k, for the recall afterwards
+            found["indices"], values = search(*args, **kwargs)
+            return found["indices"], values
+
+        build.clustered_topk_neighbours = keeping_indices
+    rates = [gemm_rate(features.shape[1])] if kind != "dense" else []
     _reset_peak_rss()
     rss_inputs = _status_kib("VmRSS")
-    seconds = _timed(lambda: build.build_modal_graph(features, valid, None, mode="modal_knn", k=K))
+    seconds = _timed(lambda: build.build_modal_graph(
+        features, valid, None, mode="modal_knn", k=K, search="exact" if kind == "dense" else kind))
     peak = _status_kib("VmHWM")
-    if kind == "exact":
+    if kind != "dense":
         rates.append(gemm_rate(features.shape[1]))
     return {
         "seconds": seconds,
@@ -107,7 +122,24 @@ def measure(kind: str, dim: str, n: int) -> dict:
         "inputs_gib": rss_inputs * 1024 / GIB,
         "rate": max(rates) if rates else None,
         "threads": torch.get_num_threads(),
+        "recall": recall_of(found["indices"], features, valid) if kind == "approximate" else None,
     }
+
+
+def recall_of(indices, features, valid) -> float:
+    """Share of the exact top-K of ``RECALL_SAMPLE`` random valid items that ``indices`` holds."""
+    import torch
+
+    rng = np.random.default_rng(1)
+    candidates = np.flatnonzero(valid)
+    rows = torch.from_numpy(rng.choice(candidates, min(RECALL_SAMPLE, candidates.size), replace=False))
+    x = torch.nn.functional.normalize(torch.from_numpy(features), dim=1)
+    sims = x[rows] @ x.t()
+    sims[:, torch.from_numpy(~valid)] = float("-inf")
+    sims[torch.arange(len(rows)), rows] = float("-inf")
+    exact = torch.topk(sims, K, dim=1).indices
+    hits = sum(len(set(a.tolist()) & set(e.tolist())) for a, e in zip(indices[rows], exact))
+    return hits / exact.numel()
 
 
 def _timed(fn) -> float:
@@ -161,6 +193,7 @@ def main(argv=None) -> None:
     parser.add_argument("--sizes", default="10000,50000,100000,200000", help="item counts, comma-separated")
     parser.add_argument("--dims", default="text,image", help="modalities: text (384-d), image (1280-d)")
     parser.add_argument("--quick", action="store_true", help="sizes 2000,5000 only: a smoke run")
+    parser.add_argument("--kinds", default=",".join(KINDS), help=f"builds to run, from {', '.join(KINDS)}")
     parser.add_argument("--child", nargs=3, metavar=("KIND", "DIM", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -173,28 +206,35 @@ def main(argv=None) -> None:
     unknown = set(dims) - set(DIMS)
     if unknown:
         parser.error(f"--dims: unknown {sorted(unknown)}; choose from {', '.join(DIMS)}")
+    kinds = args.kinds.split(",")
+    if set(kinds) - set(KINDS) or "exact" not in kinds and "approximate" not in kinds:
+        parser.error(f"--kinds: choose from {', '.join(KINDS)}, with exact or approximate among them")
 
     print(f"modal_knn graph, k = {K}; {os.cpu_count()} CPU cores; load average {_load()} at the start\n")
-    print("| features | items | block-wise build | GEMM floor | × floor | peak RSS (inputs) "
-          "| dense (MMRec) build | dense peak RSS |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| features | items | GEMM floor of exact | exact build | × floor | exact peak RSS (inputs) "
+          "| approximate build | × floor | recall@10 | approx. peak RSS | dense (MMRec) build | dense peak RSS |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for dim in dims:
         d = int(np.load(REFERENCE / DIMS[dim], mmap_mode="r").shape[1])
         for n in sizes:
-            exact = run_child("exact", dim, n)
-            floor = 2 * n * n * d / exact["rate"]
+            runs = {kind: run_child(kind, dim, n) for kind in kinds if kind != "dense"}
+            rate = max(r["rate"] for r in runs.values())
+            floor = 2 * n * n * d / rate
+            cells = [f"{dim} ({d}-d)", f"{n:,}", f"{floor:.1f} s (at {rate / 1e9:.0f} GFLOP/s)"]
+            exact, approx = runs.get("exact"), runs.get("approximate")
+            cells += [f"{exact['seconds']:.1f} s", f"{exact['seconds'] / floor:.2f}",
+                      f"{exact['peak_gib']:.2f} GiB ({exact['inputs_gib']:.2f})"] if exact else ["–"] * 3
+            cells += [f"{approx['seconds']:.1f} s", f"{approx['seconds'] / floor:.2f}", f"{approx['recall']:.3f}",
+                      f"{approx['peak_gib']:.2f} GiB"] if approx else ["–"] * 4
             need = dense_need_gib(n, d)
-            if need < DENSE_MEMORY_SHARE * available_gib():
+            if "dense" not in kinds:
+                cells += ["not run", "–"]
+            elif need < DENSE_MEMORY_SHARE * available_gib():
                 dense = run_child("dense", dim, n)
-                dense_cells = f"{dense['seconds']:.1f} s | {dense['peak_gib']:.2f} GiB"
+                cells += [f"{dense['seconds']:.1f} s", f"{dense['peak_gib']:.2f} GiB"]
             else:
-                dense_cells = f"does not fit (needs {need:.1f} GiB) | –"
-            print(
-                f"| {dim} ({d}-d) | {n:,} | {exact['seconds']:.1f} s | {floor:.1f} s "
-                f"(at {exact['rate'] / 1e9:.0f} GFLOP/s) | {exact['seconds'] / floor:.2f} "
-                f"| {exact['peak_gib']:.2f} GiB ({exact['inputs_gib']:.2f}) | {dense_cells} |",
-                flush=True,
-            )
+                cells += [f"does not fit (needs {need:.1f} GiB)", "–"]
+            print("| " + " | ".join(cells) + " |", flush=True)
     # Other processes on the machine slow the builds and the rate probes unevenly: say so.
     print(f"\nload average {_load()} at the end")
 

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from recbole_mdsrec import distributed
 from recbole_mdsrec.errors import ConfigError, UserInputError
 from recbole_mdsrec.tables import command as grid_command
 
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--user", default=None, help="user token for --recommend")
     parser.add_argument("--sequence", default=None, help="item tokens, oldest first, comma-separated, for --recommend")
     grid_command.add_arguments(parser)
+    distributed.add_arguments(parser)
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     return parser
 
@@ -81,8 +83,17 @@ def train_command(args, overrides: dict) -> int:
     from recbole_mdsrec.variants import variant_overrides
 
     preset = variant_overrides(args.model, args.variant) if args.variant else None
-    result = run(args.model, args.dataset, split_files(args.config_files), preset, cmd_args=overrides,
-                 resume=args.resume)
+    run_kwargs = {"model": args.model, "dataset": args.dataset, "config_file_list": split_files(args.config_files),
+                  "config_dict": preset, "cmd_args": overrides, "resume": args.resume}
+    if distributed.wanted(args):
+        if args.resume:
+            raise ConfigError("--resume continues a single-process run; drop --nproc/--world_size to resume it.")
+        result = distributed.launch(run_kwargs, distributed.settings(args))
+        if result is None:
+            print("Training finished; the machine that holds rank 0 prints the test results.")
+            return 0
+    else:
+        result = run(**run_kwargs)
     print(f"\nTest results of {result.model} on {result.dataset} "
           f"({result.epochs} epochs, best checkpoint {result.checkpoint}):")
     print(format_metrics(result.test_result))
@@ -125,6 +136,9 @@ def main(argv: list[str]) -> int:
         if args.recommend:
             return recommend_command(args, overrides)
         if grid_command.wanted(args):
+            if distributed.wanted(args):
+                raise ConfigError("--nproc/--world_size apply to a single run, not to a grid of runs (--seeds, "
+                                  "several models, --variant=all). Fix: run the grid without them.")
             return grid_command.main(args, overrides, argv)
         return train_command(args, overrides)
     except UserInputError as error:

@@ -159,10 +159,29 @@ def patch_trainer_checkpoint_loading() -> None:
     Trainer._mdsrec_patched = True
 
 
+def patch_distributed_wrapper() -> None:
+    """RecBole wraps the model as ``DistributedDataParallel(model, device_ids=[local_rank])``,
+    which torch refuses for a model on the CPU (``device_ids`` must be None there); pass
+    them only for a model on a GPU, so that distributed training also runs on gloo."""
+    from recbole.trainer import trainer as trainer_module
+    from torch.nn.parallel import DistributedDataParallel
+
+    if getattr(trainer_module.DistributedDataParallel, "_mdsrec_patched", False):
+        return
+
+    def any_device_ddp(module, device_ids=None, **kwargs):
+        on_gpu = next(module.parameters()).device.type == "cuda"
+        return DistributedDataParallel(module, device_ids=device_ids if on_gpu else None, **kwargs)
+
+    any_device_ddp._mdsrec_patched = True
+    trainer_module.DistributedDataParallel = any_device_ddp
+
+
 def apply() -> None:
     check_stack()
     disable_anomaly_detection()
     patch_trainer_checkpoint_loading()
+    patch_distributed_wrapper()
 
 
 apply()

@@ -57,6 +57,30 @@ class Config(RecBoleConfig):
         if "data_path" not in self.external_config_dict:
             self.internal_config_dict["data_path"] = str(DATA_ROOT)
 
+    def _init_device(self):
+        """RecBole's, except in distributed mode, where RecBole assumes NCCL and one GPU per
+        process: here the backend follows the device (NCCL on GPUs, gloo on the CPU)."""
+        if "local_rank" not in self.final_config_dict:
+            return super()._init_device()
+        import torch
+
+        final = self.final_config_dict
+        final["gpu_id"] = ",".join(map(str, final["gpu_id"])) if isinstance(final["gpu_id"], tuple) else str(final["gpu_id"])
+        use_gpu = bool(final["gpu_id"]) and torch.cuda.is_available()
+        if not torch.distributed.is_initialized():
+            torch.distributed.init_process_group(
+                backend="nccl" if use_gpu else "gloo",
+                rank=final["local_rank"] + final["offset"],
+                world_size=final["world_size"],
+                init_method=f"tcp://{final['ip']}:{final['port']}",
+            )
+        final["device"] = torch.device("cuda", final["local_rank"]) if use_gpu else torch.device("cpu")
+        if use_gpu:
+            torch.cuda.set_device(final["local_rank"])
+        final["single_spec"] = False
+        if final["local_rank"] != 0:  # one process speaks
+            final["state"], final["show_progress"], final["verbose"] = "error", False, False
+
     def _set_default_parameters(self):
         self._check_loss_and_sampling()
         try:

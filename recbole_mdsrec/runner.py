@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass, field
 from logging import getLogger
 
+import torch
+
 from recbole_mdsrec import compat  # noqa: F401  (before RecBole is used)
 from recbole.data import data_preparation
 from recbole.utils import get_trainer, init_logger, init_seed, set_color
@@ -105,6 +107,11 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_a
     logger.info(config)
 
     _, (train_data, valid_data, test_data), model, trainer = build(config)
+    if not config["single_spec"]:
+        # Each process names its checkpoint by its own clock; all must load the one rank 0 saves.
+        names = [trainer.saved_model_file]
+        torch.distributed.broadcast_object_list(names, src=0)
+        trainer.saved_model_file = names[0]
     if state is not None:
         epoch = restore_training_state(trainer, train_data, state, resume)
         logger.info(f"Resuming from {resume} at epoch {epoch}")
@@ -116,9 +123,11 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_a
     start = time.perf_counter()
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"],
-        callback_fn=keep_training_state if saved else None,
+        callback_fn=keep_training_state if saved and config["local_rank"] == 0 else None,
     )
     train_seconds = time.perf_counter() - start
+    if not config["single_spec"]:
+        torch.distributed.barrier()  # the best checkpoint, saved by rank 0, is complete before anyone loads it
 
     start = time.perf_counter()
     test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
