@@ -1,6 +1,7 @@
 """Training and evaluation cost of MDSRec against SASRec and FDSA, measured in one run.
 
     python benchmarks/train_speed.py [--datasets ml-100k-mm,hm] [--models MDSRec,SASRec,FDSA] [--batches N]
+                                     [--fast-layers-effect]
 
 For each dataset and model, in a fresh process with the runner's settings: training time
 per epoch (or over the first N batches, scaled to the epoch), full-sort evaluation
@@ -64,7 +65,8 @@ def child(args) -> None:
     from recbole_mdsrec.config import Config
     from recbole_mdsrec.runner import build
 
-    config = Config(args.model, args.dataset, config_dict={"gpu_id": "", "state": "WARNING", "show_progress": False})
+    config = Config(args.model, args.dataset, config_dict={"gpu_id": "", "state": "WARNING", "show_progress": False,
+                                                           "fast_layers": not args.stock_layers})
     _, (train_data, valid_data, _), model, trainer = build(config)
     seconds, batches = train_batches(model, trainer, train_data, args.batches)
     epoch_seconds = seconds * len(train_data) / batches
@@ -83,9 +85,10 @@ def child(args) -> None:
     print(json.dumps(result))
 
 
-def measure(args, model: str, dataset: str) -> dict:
+def measure(args, model: str, dataset: str, stock_layers: bool = False) -> dict:
     cmd = [sys.executable, __file__, "--child", "--model", model, "--dataset", dataset,
-           "--batches", str(args.batches)] + (["--flops"] if model == "MDSRec" else [])
+           "--batches", str(args.batches)] + (["--flops"] if model == "MDSRec" else []) \
+        + (["--stock-layers"] if stock_layers else [])
     out = subprocess.run(cmd, env={**os.environ, **FAST_MALLOC_ENV}, capture_output=True, text=True)
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
@@ -122,6 +125,9 @@ def main() -> None:
     parser.add_argument("--datasets", default="ml-100k-mm,hm")
     parser.add_argument("--models", default="SASRec,MDSRec,FDSA")
     parser.add_argument("--batches", type=int, default=0, help="time the first N batches only (0 = whole epoch)")
+    parser.add_argument("--fast-layers-effect", action="store_true",
+                        help="also time each model with fast_layers=False and print the speed-up of fast_layers")
+    parser.add_argument("--stock-layers", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--flops", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
@@ -132,7 +138,17 @@ def main() -> None:
     rate = gemm_rate()
     print(f"torch.mm rate here: {rate / 1e9:.0f} GFLOP/s ({os.cpu_count()} cores)")
     for dataset in args.datasets.split(","):
-        report(dataset, {m: measure(args, m, dataset) for m in args.models.split(",")}, rate)
+        results = {m: measure(args, m, dataset) for m in args.models.split(",")}
+        report(dataset, results, rate)
+        if args.fast_layers_effect:
+            print("\n| model | epoch s, fast_layers=False | epoch s, fast_layers=True | speed-up |\n|---|---|---|---|")
+            for model, fast in results.items():
+                stock = measure(args, model, dataset, stock_layers=True)
+                if "error" in fast or "error" in stock:
+                    print(f"| {model} | {stock.get('error', '')} | {fast.get('error', '')} | |")
+                    continue
+                print(f"| {model} | {stock['epoch_seconds']:.1f} | {fast['epoch_seconds']:.1f} | "
+                      f"{stock['epoch_seconds'] / fast['epoch_seconds']:.2f} |")
 
 
 if __name__ == "__main__":

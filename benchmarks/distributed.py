@@ -1,0 +1,76 @@
+"""One process against several: test metrics and epoch time, in one run.
+
+    python benchmarks/distributed.py [--model MDSRec] [--dataset hm] [--nproc 2] [--seeds 1,2,3]
+
+For each seed, trains ``--model`` to early stopping once in one process (every core) and once
+in ``--nproc`` processes (RecBole's distributed mode, gloo; the cores shared out), with the
+grid's settings (properties/grid.yaml). Prints both runs' test metrics, the spread of the
+one-process metrics over the seeds (the noise the difference is to be judged against), and
+the mean epoch time of each, as a ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from recbole_mdsrec import distributed  # noqa: E402
+from recbole_mdsrec.paths import PROPERTIES_DIR  # noqa: E402
+from recbole_mdsrec.runner import run  # noqa: E402
+
+METRICS = ("ndcg@10", "recall@10", "ndcg@20", "recall@20")
+
+
+def free_port() -> str:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return str(s.getsockname()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="MDSRec")
+    parser.add_argument("--dataset", default="hm")
+    parser.add_argument("--nproc", type=int, default=2)
+    parser.add_argument("--seeds", default="1,2,3")
+    args = parser.parse_args()
+    files = [str(PROPERTIES_DIR / "grid.yaml")]
+    quiet = {"state": "WARNING", "show_progress": False}
+    rows = []
+    for seed in map(int, args.seeds.split(",")):
+        kwargs = {"model": args.model, "dataset": args.dataset, "config_file_list": files,
+                  "config_dict": {**quiet, "seed": seed}}
+        one = run(**kwargs)
+        dist_args = SimpleNamespace(nproc=args.nproc, world_size=-1, ip="localhost", port=free_port(), group_offset=0)
+        many = distributed.launch(kwargs, distributed.settings(dist_args))
+        rows.append((seed, one, many))
+
+    print(f"\n{args.model} on {args.dataset}, grid settings; {os.cpu_count()} cores; "
+          f"1 process ({os.cpu_count()} threads) against {args.nproc} processes\n")
+    print("| seed | processes | epochs | mean epoch s | " + " | ".join(f"test {m}" for m in METRICS) + " |")
+    print("|---" * (4 + len(METRICS)) + "|")
+    for seed, one, many in rows:
+        for n, result in ((1, one), (args.nproc, many)):
+            epoch = statistics.mean(result.epoch_seconds)
+            print(f"| {seed} | {n} | {result.epochs} | {epoch:.2f} | "
+                  + " | ".join(f"{result.test_result[m]:.4f}" for m in METRICS) + " |")
+    for m in METRICS:
+        ones = [one.test_result[m] for _, one, _ in rows]
+        diffs = [many.test_result[m] - one.test_result[m] for _, one, many in rows]
+        spread = statistics.stdev(ones) if len(ones) > 1 else float("nan")
+        print(f"{m}: mean difference ({args.nproc} − 1 processes) {statistics.mean(diffs):+.4f}; "
+              f"std over seeds of 1 process {spread:.4f}")
+    ratio = statistics.mean(statistics.mean(many.epoch_seconds) / statistics.mean(one.epoch_seconds)
+                            for _, one, many in rows)
+    print(f"epoch time, {args.nproc} processes / 1 process: {ratio:.2f} (speed-up {1 / ratio:.2f}×)")
+
+
+if __name__ == "__main__":
+    main()
