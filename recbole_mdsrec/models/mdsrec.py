@@ -122,12 +122,15 @@ class MDSRec(SequentialRecommender):
     def forward(self, item_seq, item_seq_len, items=None):
         """Per-space user vectors [B, S, d] and their fusion weights [B, S]."""
         items = self.item_vectors() if items is None else items
-        tokens = items[item_seq]  # [B, n, S, d]
         attention_mask = self.get_attention_mask(item_seq)
         valid = item_seq != 0
         last_index = item_seq_len - 1
+        flat_seq = item_seq.flatten()
+        # index_select per space: its backward (index_add) is ~1.6x cheaper than that of
+        # items[item_seq] over all spaces at once (index_put with accumulation).
         users = torch.stack(
-            [branch(tokens[:, :, s], attention_mask, valid, last_index) for s, branch in enumerate(self.branches)],
+            [branch(items[:, s].index_select(0, flat_seq).view(*item_seq.shape, -1), attention_mask, valid, last_index)
+             for s, branch in enumerate(self.branches)],
             dim=1,
         )
         return self.fusion(users)
