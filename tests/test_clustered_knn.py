@@ -28,8 +28,8 @@ def test_probing_every_cluster_is_the_exact_top_k(modal):
     assert_topk_equal(indices, values, dense_scores(x.numpy(), valid.numpy()), valid.numpy(), 10)
 
 
-@pytest.mark.parametrize("modality", ["image", "text"])
-def test_probing_a_few_clusters_keeps_most_true_neighbours(modal, modality):
+@pytest.mark.parametrize("modality, least_recall", [("image", 0.85), ("text", 0.75)])
+def test_probing_a_few_clusters_keeps_most_true_neighbours(modal, modality, least_recall):
     features, mask = modal[modality]
     x, valid = torch.from_numpy(features), torch.from_numpy(mask)
     exact, _ = topk_neighbours(x, 10, valid)
@@ -37,8 +37,8 @@ def test_probing_a_few_clusters_keeps_most_true_neighbours(modal, modality):
     assert (approx[~valid] == -1).all()  # items without the modality get no neighbours
     assert not np.isin(approx.numpy(), np.flatnonzero(~mask)).any()  # and are nobody's neighbour
     assert (approx[valid] != torch.arange(len(mask))[valid].unsqueeze(1)).all()  # never oneself
-    # 8 of 40 clusters is a fifth of the work; recall measured 0.9+ on both modalities
-    assert 0.85 <= recall(approx[valid], exact[valid]) < 1.0 or modality == "text"
+    # 8 of 40 clusters probed, a fifth of the work: recall measured 0.887 (image), 0.787 (text)
+    assert least_recall <= recall(approx[valid], exact[valid]) < 1.0
     assert (values[valid][:, :-1] >= values[valid][:, 1:]).all()  # sorted, best first
 
 

@@ -3,9 +3,10 @@
 Exact top-k costs ``2·N²·d`` FLOPs (``knn.topk_neighbours``). Here the normalised items are
 clustered by spherical k-means (faiss's ``Kmeans``), and each item probes the ``n_probe``
 clusters whose centroids are nearest to it, as in an IVF index. Rather than scanning those
-clusters query by query, each cluster's members are compared in one GEMM with every cluster
-that any of them probes, so the work stays in large matrix products. The cost falls to
-about ``2·N²·d · (clusters probed per cluster) / n_clusters``, plus the k-means.
+clusters query by query, the search runs cluster by cluster: every item that probes a
+cluster is compared with all of its members in one GEMM, and each item's running top-k is
+merged with what that cluster gave it. The work stays in large matrix products and falls to
+about ``2·N²·d · n_probe / n_clusters`` (for balanced clusters), plus the k-means.
 
 A neighbour in a cluster that was not probed is missed: this is the approximation, and its
 recall against the exact top-k is what ``benchmarks/graph_build.py`` reports.
@@ -82,33 +83,44 @@ def clustered_topk_neighbours(
 
     cands = _normalised_candidates(feats, cand_ids, n_cand)
     centroids = _spherical_kmeans(cands, n_clusters, seed)
-    probes = _nearest_clusters(cands, centroids, n_probe)  # [n_cand, n_probe], own cluster first
-    # Sort the items by their own cluster once: every cluster is a contiguous block of rows.
+    probes = _nearest_clusters(cands, centroids, n_probe)  # [n_cand, n_probe]
+    # Items sorted by their nearest cluster: every cluster's members are a contiguous block.
     order = torch.argsort(probes[:, 0], stable=True)
     cands, cand_ids, probes = cands[order], cand_ids[order], probes[order]
     bounds = torch.zeros(n_clusters + 1, dtype=torch.long)
     torch.cumsum(torch.bincount(probes[:, 0], minlength=n_clusters), 0, out=bounds[1:])
+    # (query, probed cluster) pairs grouped by cluster: who searches each cluster.
+    pair_clusters, pair_order = torch.sort(probes.flatten(), stable=True)
+    pair_queries = pair_order // n_probe
+    pair_bounds = torch.zeros(n_clusters + 1, dtype=torch.long)
+    torch.cumsum(torch.bincount(pair_clusters, minlength=n_clusters), 0, out=pair_bounds[1:])
 
+    # Running top-k of every query (positions in the sorted candidates), merged cluster by cluster.
+    best_vals = torch.full((n_cand, k_eff), float("-inf"))
+    best_pos = torch.full((n_cand, k_eff), -1, dtype=torch.long)
     for c in range(n_clusters):
         first, last = int(bounds[c]), int(bounds[c + 1])
-        if first == last:
+        queries_all = pair_queries[pair_bounds[c]:pair_bounds[c + 1]]
+        if first == last or queries_all.numel() == 0:
             continue
-        # The clusters any member probes, its own first: its members are pool rows 0 .. last-first.
-        probed_clusters = torch.unique(probes[first:last])
-        probed_clusters = torch.cat([torch.tensor([c]), probed_clusters[probed_clusters != c]])
-        pool_rows = torch.cat([torch.arange(bounds[p], bounds[p + 1]) for p in probed_clusters.tolist()])
-        pool = cands[pool_rows]
-        kk = min(k_eff, pool_rows.numel() - 1)
-        rows_per_step = max(1, BLOCK_MEMORY_BYTES // (4 * pool_rows.numel()))
-        for start in range(first, last, rows_per_step):
-            end = min(start + rows_per_step, last)
-            sims = cands[start:end] @ pool.t()
-            sims[:, start - first:end - first].fill_diagonal_(float("-inf"))  # each item's own column
-            top_vals, top_pos = torch.topk(sims, kk, dim=1)
-            rows = cand_ids[start:end]
-            values[rows, :kk] = top_vals
-            indices[rows, :kk] = cand_ids[pool_rows[top_pos]]
+        members = cands[first:last]
+        kk = min(k_eff, last - first)
+        rows_per_step = max(1, BLOCK_MEMORY_BYTES // (4 * (last - first + cands.shape[1])))
+        for start in range(0, queries_all.numel(), rows_per_step):
+            queries = queries_all[start:start + rows_per_step]
+            sims = cands[queries] @ members.t()
+            own = (queries >= first) & (queries < last)  # a query never finds itself
+            sims[own.nonzero().squeeze(1), queries[own] - first] = float("-inf")
+            top_vals, top_cols = torch.topk(sims, kk, dim=1)
+            merged_vals = torch.cat([best_vals[queries], top_vals], dim=1)
+            merged_pos = torch.cat([best_pos[queries], top_cols + first], dim=1)
+            keep_vals, keep = torch.topk(merged_vals, k_eff, dim=1)
+            best_vals[queries] = keep_vals
+            best_pos[queries] = merged_pos.gather(1, keep)
 
+    found = best_pos >= 0
+    values[cand_ids] = torch.where(found, best_vals, float("-inf"))
+    indices[cand_ids] = torch.where(found, cand_ids[best_pos.clamp(min=0)], -1)
     indices[torch.isneginf(values)] = -1
     if bonus is not None:
         indices, values = _merge_bonus(feats, valid, indices, values, bonus(0, n_rows), k_eff)
