@@ -251,3 +251,17 @@ def test_two_models_end_to_end_on_the_real_slice(mm_config, tmp_path):
     assert "| GRU4Rec |" in table and "| SASRec |" in table and "p n/a (1 paired seeds)" in table
     assert (grid.out_dir / "chart.png").is_file()
     assert json.loads(outcomes[1].rows[0]["params"]) == {}
+
+
+def test_each_run_records_the_commit_it_ran_from(tmp_path):
+    import subprocess
+
+    from recbole_mdsrec.paths import REPO_ROOT
+    from recbole_mdsrec.tables.store import code_version
+
+    head = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short=12", "HEAD"],
+                          capture_output=True, text=True).stdout.strip()
+    version = code_version()
+    assert version.startswith(head) and version in (head, head + "+changes")
+    Grid(spec(tmp_path), run_fn=FakeRuns()).run()
+    assert {row["code_version"] for row in read_runs(tmp_path)} == {version}

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from recbole_mdsrec.errors import UserInputError
 from recbole_mdsrec.tables import tuning
-from recbole_mdsrec.tables.store import RunStore, config_hash, label_of, plain_config
+from recbole_mdsrec.tables.store import RunStore, code_version, config_hash, label_of, plain_config
 
 LOG = logging.getLogger(__name__)
 
@@ -100,6 +100,7 @@ class Grid:
         self.position = 0
         self.started = clock()
         self.run_seconds: list[float] = []  # runs trained in this process, for the estimate
+        self.code_version = code_version()
 
     def _resolve(self, entry: Entry, params: dict, seed: int) -> Planned:
         from recbole_mdsrec.config import Config
@@ -205,7 +206,7 @@ class Grid:
         run_fn = self.run_fn or runner.run
         start = self.clock()
         row = {"model": planned.entry.model, "variant": planned.entry.variant or "", "seed": planned.seed,
-               "params": json.dumps(planned.params), "config_hash": planned.hash}
+               "params": json.dumps(planned.params), "config_hash": planned.hash, "code_version": self.code_version}
         try:
             result = run_fn(planned.entry.model, self.spec.dataset, self.spec.config_files,
                             planned.config_dict, cmd_args=planned.cmd_args)

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -29,7 +30,7 @@ NON_RESULT_KEYS = frozenset({
 
 HEAD_COLUMNS = ["model", "variant", "seed", "params", "status", "error"]
 TAIL_COLUMNS = ["epochs", "train_seconds", "epoch_seconds", "eval_seconds", "n_parameters",
-                "config_hash", "checkpoint", "finished_at"]
+                "config_hash", "code_version", "checkpoint", "finished_at"]
 INT_COLUMNS = {"seed", "epochs", "n_parameters"}
 FLOAT_COLUMNS = {"train_seconds", "epoch_seconds", "eval_seconds"}
 METRIC_PREFIXES = ("test_", "valid_")
@@ -83,6 +84,23 @@ def _parse(column: str, text: str):
     if column in FLOAT_COLUMNS or column.startswith(METRIC_PREFIXES):
         return float(text)
     return text
+
+
+def code_version() -> str:
+    """The commit the code ran from (``+changes`` if tracked files differ from it), or
+    ``unknown`` outside a git checkout: a config hash does not see code changes."""
+    from recbole_mdsrec.paths import REPO_ROOT
+
+    def git(*args) -> str:
+        return subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short=12", "HEAD")
+        changed = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+changes" if changed else "")
 
 
 def label_of(model: str, variant: str | None) -> str:
