@@ -86,9 +86,13 @@ def _parse(column: str, text: str):
     return text
 
 
+#: What decides a run's numbers besides its config (results/ and docs do not).
+CODE_PATHS = ("recbole_mdsrec", "properties", "run.py", "setup.cfg", "constraints.txt")
+
+
 def code_version() -> str:
-    """The commit the code ran from (``+changes`` if tracked files differ from it), or
-    ``unknown`` outside a git checkout: a config hash does not see code changes."""
+    """The commit the code ran from (``+changes`` if tracked files under ``CODE_PATHS``
+    differ from it), or ``unknown`` outside a git checkout: a config hash does not see code."""
     from recbole_mdsrec.paths import REPO_ROOT
 
     def git(*args) -> str:
@@ -97,7 +101,7 @@ def code_version() -> str:
 
     try:
         commit = git("rev-parse", "--short=12", "HEAD")
-        changed = bool(git("status", "--porcelain", "--untracked-files=no"))
+        changed = bool(git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS))
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("+changes" if changed else "")
