@@ -159,10 +159,19 @@ def patch_trainer_checkpoint_loading() -> None:
     Trainer._mdsrec_patched = True
 
 
+def frozen_input_names(module) -> list[str]:
+    """Fully qualified names of the non-persistent buffers: in this plugin's models, the
+    frozen inputs built from the dataset (features, masks, sparse graphs)."""
+    return [f"{prefix}.{name}" if prefix else name
+            for prefix, sub in module.named_modules() for name in sub._non_persistent_buffers_set]
+
+
 def patch_distributed_wrapper() -> None:
     """RecBole wraps the model as ``DistributedDataParallel(model, device_ids=[local_rank])``,
     which torch refuses for a model on the CPU (``device_ids`` must be None there); pass
-    them only for a model on a GPU, so that distributed training also runs on gloo."""
+    them only for a model on a GPU, so that distributed training also runs on gloo.
+    DDP also broadcasts every buffer from rank 0, which fails on sparse graphs: the frozen
+    inputs are left out (every process builds the same ones from the same data)."""
     from recbole.trainer import trainer as trainer_module
     from torch.nn.parallel import DistributedDataParallel
 
@@ -171,6 +180,7 @@ def patch_distributed_wrapper() -> None:
 
     def any_device_ddp(module, device_ids=None, **kwargs):
         on_gpu = next(module.parameters()).device.type == "cuda"
+        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(module, frozen_input_names(module))
         return DistributedDataParallel(module, device_ids=device_ids if on_gpu else None, **kwargs)
 
     any_device_ddp._mdsrec_patched = True

@@ -48,6 +48,12 @@ def test_recboles_ddp_wrapping_works_for_a_cpu_model():
         wrapped = trainer_module.DistributedDataParallel(nn.Linear(3, 2), device_ids=[0])
         assert wrapped.device_ids is None
         wrapped(torch.ones(4, 3)).sum().backward()
+        # a model holding a sparse graph as a frozen buffer (as MDSRec does) can be wrapped too
+        with_graph = nn.Linear(3, 2)
+        with_graph.register_buffer("graph", torch.eye(3).to_sparse_csr(), persistent=False)
+        with pytest.raises(RuntimeError, match="Sparse CSR"):
+            nn.parallel.DistributedDataParallel(with_graph)
+        assert trainer_module.DistributedDataParallel(with_graph).device_ids is None
     finally:
         torch.distributed.destroy_process_group()
 
