@@ -61,34 +61,20 @@ def build_modal_graph(
     mask,
     behavior: Optional[sp.spmatrix],
     *,
-    mode: str = "behavior_knn",
-    k: int = 10,
-    beta: float = 1.0,
     self_loop: bool = True,
-    edge_weight: str = "binary",
     symmetric: str = "max",
-    block_size: Optional[int] = None,
-    search: str = "auto",
-    n_clusters: Optional[int] = None,
-    n_probe: Optional[int] = None,
+    **knn_options,
 ) -> sp.csr_matrix:
     """The normalised graph ``D^{-1/2} A D^{-1/2}`` of one modality (see module docstring).
 
     Args:
-        features: ``[N, d]`` array/tensor, row i = item id i, row 0 = padding.
-        mask: ``[N]`` bool, False where the item lacks the modality (None: all have it).
-        behavior: ``[N, N]`` co-occurrence counts (``behavior.cooccurrence``); required by
-            the ``behavior_*`` modes, ignored by ``modal_knn``.
-        search: ``exact`` (``knn.topk_neighbours``), ``approximate`` (``clustered``, with
-            ``n_clusters`` and ``n_probe``; None picks them), or ``auto`` (approximate from
-            ``AUTO_APPROXIMATE_ITEMS`` items with the modality).
-        The other options are described in the module docstring.
+        features, mask, behavior, and ``knn_options`` (``mode``, ``k``, ``beta``,
+            ``edge_weight``, ``block_size``, ``search``, ``n_clusters``, ``n_probe``): as
+            :func:`knn_edges`, which chooses the directed edges.
+        self_loop, symmetric: step 4 of the module docstring.
     """
     choice_option("graph_symmetric", symmetric, SYMMETRIC)
-    adjacency = knn_edges(
-        features, mask, behavior, mode=mode, k=k, beta=beta, edge_weight=edge_weight, block_size=block_size,
-        search=search, n_clusters=n_clusters, n_probe=n_probe,
-    )
+    adjacency = knn_edges(features, mask, behavior, **knn_options)
     adjacency = adjacency.maximum(adjacency.T) if symmetric == "max" else (adjacency + adjacency.T) * 0.5
     if self_loop:
         n = adjacency.shape[0]
@@ -115,6 +101,16 @@ def knn_edges(
 
     Row i holds the neighbours item i chose, with their edge weights; not yet symmetric,
     without self loops, not normalised.
+
+    Args:
+        features: ``[N, d]`` array/tensor, row i = item id i, row 0 = padding.
+        mask: ``[N]`` bool, False where the item lacks the modality (None: all have it).
+        behavior: ``[N, N]`` co-occurrence counts (``behavior.cooccurrence``); required by
+            the ``behavior_*`` modes, ignored by ``modal_knn``.
+        search: ``exact`` (``knn.topk_neighbours``), ``approximate`` (``clustered``, with
+            ``n_clusters`` and ``n_probe``; None picks them), or ``auto`` (approximate from
+            ``AUTO_APPROXIMATE_ITEMS`` items with the modality).
+        The other options are described in the module docstring.
     """
     choice_option("graph_mode", mode, MODES)
     choice_option("graph_edge_weight", edge_weight, EDGE_WEIGHTS)

@@ -30,9 +30,7 @@ import torch
 
 from recbole_mdsrec.errors import ConfigError
 from recbole_mdsrec.graphs._options import integer_option
-from recbole_mdsrec.graphs.knn import (
-    BLOCK_MEMORY_BYTES, Bonus, _as_features, _as_valid, _normalised_candidates, pair_cosine,
-)
+from recbole_mdsrec.graphs.knn import BLOCK_MEMORY_BYTES, Bonus, _normalised_candidates, pair_cosine, search_inputs
 
 #: k-means iterations: enough for clusters that route queries well; more moved recall little.
 KMEANS_ITERATIONS = 10
@@ -62,14 +60,8 @@ def clustered_topk_neighbours(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Approximate top-``k`` items of each row by ``cos(f_i, f_j) + bonus_ij`` (see the module
     docstring); arguments as ``knn.topk_neighbours``, plus the clustering's size."""
-    feats = _as_features(features)
-    n_rows = feats.shape[0]
-    k = integer_option("knn_k", k, 0, "set it to e.g. 10.")
-    valid = _as_valid(valid, n_rows)
-    cand_ids = valid.nonzero().squeeze(1)
-    n_cand = cand_ids.numel()
-    indices = torch.full((n_rows, k), -1, dtype=torch.long)
-    values = torch.full((n_rows, k), float("-inf"))
+    feats, k, valid, cand_ids, indices, values = search_inputs(features, k, valid)
+    n_rows, n_cand = feats.shape[0], cand_ids.numel()
     k_eff = min(k, n_cand - 1)
     if k_eff <= 0:
         return indices, values

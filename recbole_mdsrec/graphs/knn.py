@@ -61,19 +61,13 @@ def topk_neighbours(
         ``(indices, values)``: LongTensor and FloatTensor ``[N, k]``, each row sorted by
         decreasing value; empty slots are ``-1`` / ``-inf`` (see module docstring).
     """
-    feats = _as_features(features)
-    n_rows = feats.shape[0]
-    k = integer_option("graph_k", k, 0, "set it to e.g. 10.")
-    valid = _as_valid(valid, n_rows)
-    cand_ids = valid.nonzero().squeeze(1)
-    n_cand = cand_ids.numel()
+    feats, k, valid, cand_ids, indices, values = search_inputs(features, k, valid)
+    n_rows, n_cand = feats.shape[0], cand_ids.numel()
     # Candidates are numbered in id order, so the valid items of a row block [start, end)
     # are the contiguous candidates [before[start], before[end]).
     before = torch.zeros(n_rows + 1, dtype=torch.long)
     torch.cumsum(valid, 0, out=before[1:])
 
-    indices = torch.full((n_rows, k), -1, dtype=torch.long)
-    values = torch.full((n_rows, k), float("-inf"))
     k_eff = min(k, n_cand)
     if k_eff == 0:
         return indices, values
@@ -104,6 +98,20 @@ def topk_neighbours(
 
     indices[torch.isneginf(values)] = -1  # rows with fewer than k candidates
     return indices, values
+
+
+def search_inputs(features, k, valid):
+    """The checked inputs of a top-k search and its empty result: float32 features ``[N, d]``,
+    ``k``, the bool mask ``[N]``, the ids of the valid items, and the ``[N, k]`` indices and
+    values filled with ``-1`` / ``-inf`` (shared by the exact and the clustered search)."""
+    feats = _as_features(features)
+    n_rows = feats.shape[0]
+    k = integer_option("graph_k", k, 0, "set it to e.g. 10.")
+    valid = _as_valid(valid, n_rows)
+    cand_ids = valid.nonzero().squeeze(1)
+    indices = torch.full((n_rows, k), -1, dtype=torch.long)
+    values = torch.full((n_rows, k), float("-inf"))
+    return feats, k, valid, cand_ids, indices, values
 
 
 def pair_cosine(features: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
