@@ -132,7 +132,7 @@ def test_full_behavior_matrix(behavior, sequences):
 
 
 def test_cooccurrence_rejects_bad_input(sequences):
-    with pytest.raises(ConfigError, match="window"):
+    with pytest.raises(ConfigError, match="behavior_window"):
         cooccurrence(sequences[:2], N_ITEMS, window=0)
     with pytest.raises(DataError, match="n_items"):
         cooccurrence(sequences[:2], 100)
@@ -378,8 +378,10 @@ def test_unknown_options_raise_config_error(modal, behavior):
     ]:
         with pytest.raises(ConfigError, match=allowed):
             build_modal_graph(features, mask, behavior, **{option: value})
-    for option, value in [("k", -1), ("k", 2.5), ("block_size", 0), ("beta", "high"), ("beta", float("nan"))]:
-        with pytest.raises(ConfigError, match=f"graph_{option}"):
+    # Messages name the yaml key a user sets (knn_k, behavior_beta), not the argument.
+    for option, value, key in [("k", -1, "knn_k"), ("k", 2.5, "knn_k"), ("block_size", 0, "graph_block_size"),
+                               ("beta", "high", "behavior_beta"), ("beta", float("nan"), "behavior_beta")]:
+        with pytest.raises(ConfigError, match=key):
             build_modal_graph(features, mask, behavior, mode="behavior_weighted", **{option: value})
     with pytest.raises(ConfigError, match="modal_knn"):
         build_modal_graph(features, mask, None, mode="behavior_knn")

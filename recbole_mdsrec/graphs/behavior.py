@@ -24,7 +24,7 @@ def cooccurrence(sequences: Iterable[np.ndarray], n_items: int, window: int = 3)
     ``sequences`` holds each user's training items (RecBole internal ids ``1..n_items-1``)
     in time order; the caller guarantees no validation/test items are among them.
     """
-    window = integer_option("cooccurrence_window", window, 1, "set it to e.g. 3.")
+    window = integer_option("behavior_window", window, 1, "set it to e.g. 3.")
     n_items = integer_option("n_items", n_items, 1, "pass the dataset's item_num (padding included).")
     items, owner = _concatenate(sequences)
     _check_ids(items, n_items)

@@ -235,7 +235,7 @@ def _bonus(counts: Optional[sp.csr_matrix], mode: str, beta: float):
         bonus = counts.copy()
         bonus.data[:] = BEHAVIOR_RANK_OFFSET
     else:
-        beta = float_option("graph_beta", beta, "it weighs the behaviour term, e.g. 1.0.")
+        beta = float_option("behavior_beta", beta, "it weighs the behaviour term, e.g. 1.0.")
         bonus = _row_normalised(counts).multiply(beta).tocsr()
 
     def rows(start: int, end: int) -> torch.Tensor:

@@ -106,7 +106,7 @@ def search_inputs(features, k, valid):
     values filled with ``-1`` / ``-inf`` (shared by the exact and the clustered search)."""
     feats = _as_features(features)
     n_rows = feats.shape[0]
-    k = integer_option("graph_k", k, 0, "set it to e.g. 10.")
+    k = integer_option("knn_k", k, 0, "set it to e.g. 10.")
     valid = _as_valid(valid, n_rows)
     cand_ids = valid.nonzero().squeeze(1)
     indices = torch.full((n_rows, k), -1, dtype=torch.long)
