@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import secrets
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,16 @@ from recbole_mdsrec.compat import load_checkpoint, load_model_state
 from recbole_mdsrec.errors import DataError
 
 LAST_SUFFIX = ".last"
+
+
+def unique_checkpoint_path(recbole_path) -> str:
+    """RecBole names a checkpoint ``<model>-<local time to the second>.pth``, so two runs
+    started in the same second (two jobs in one folder, or quick runs of one grid) would
+    overwrite each other's best model and test the wrong one. The process id and a random
+    tag make the name unique; the random tag is drawn from the OS, not the seeded RNGs,
+    so it changes no result."""
+    path = Path(recbole_path)
+    return str(path.with_name(f"{path.stem}-{os.getpid()}-{secrets.token_hex(3)}{path.suffix}"))
 
 
 def last_state_path(best_checkpoint) -> Path:

@@ -14,7 +14,9 @@ from recbole_mdsrec import compat  # noqa: F401  (before RecBole is used)
 from recbole.data import data_preparation
 from recbole.utils import get_trainer, init_logger, init_seed, set_color
 
-from recbole_mdsrec.checkpoints import load_training_state, restore_training_state, save_training_state
+from recbole_mdsrec.checkpoints import (
+    load_training_state, restore_training_state, save_training_state, unique_checkpoint_path,
+)
 from recbole_mdsrec.config import Config
 from recbole_mdsrec.data.locate import ensure_dataset
 from recbole_mdsrec.launch import configure_torch
@@ -81,6 +83,7 @@ def build(config: Config):
     dataset, splits = build_data(config)
     model = build_model(config, splits[0])
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    trainer.saved_model_file = unique_checkpoint_path(trainer.saved_model_file)
     return dataset, splits, model, trainer
 
 

@@ -1,11 +1,14 @@
 """End to end: the runner trains, saves, reloads the best checkpoint and tests."""
 
 import math
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from recbole_mdsrec.checkpoints import unique_checkpoint_path
 from recbole_mdsrec.cli import format_metrics, parse_overrides
 from recbole_mdsrec.compat import load_checkpoint
 from recbole_mdsrec.errors import ConfigError
@@ -23,6 +26,19 @@ def test_one_epoch_of_sasrec_on_real_movielens_slice(quick_config):
     checkpoint = load_checkpoint(result.checkpoint)
     assert checkpoint["config"]["MAX_ITEM_LIST_LENGTH"] == 20
     assert result.n_parameters > 0
+    assert f"-{os.getpid()}-" in Path(result.checkpoint).name  # see the next test
+
+
+def test_checkpoints_of_runs_started_in_one_second_differ():
+    # RecBole's own name has the model and the time to the second only: two jobs in one
+    # folder (seen: two grids started together) overwrote each other's best model.
+    recbole_name = "saved/SASRec-Nov-24-2026_06-08-09.pth"
+    names = {unique_checkpoint_path(recbole_name) for _ in range(50)}
+    assert len(names) == 50
+    for name in names:
+        path = Path(name)
+        assert path.parent == Path("saved") and path.suffix == ".pth"
+        assert path.name.startswith(f"SASRec-Nov-24-2026_06-08-09-{os.getpid()}-")
 
 
 def test_parse_overrides_reads_key_value_and_rejects_the_rest():

@@ -139,6 +139,17 @@ def test_interrupted_grid_resumes_with_only_the_rest(tmp_path):
     assert idle.calls == []
 
 
+def test_two_grids_sharing_a_folder_keep_each_others_runs(tmp_path):
+    # Seen: two grids on one dataset each rewrote runs.csv from their own rows, and one's run vanished.
+    folder = tmp_path / "results"
+    first, second = RunStore(folder), RunStore(folder)
+    first.record(run_row("SASRec", 1, 0.5, 0.3), {"model": "SASRec"})
+    second.record(run_row("MDSRec", 1, 0.6, 0.4), {"model": "MDSRec"})
+    assert sorted(row["model"] for row in read_runs(tmp_path)) == ["MDSRec", "SASRec"]
+    assert first.finished("MDSRec-1") is not None  # a run the other grid finished is skipped, not repeated
+    assert not list(folder.glob("*.tmp")) and not list(folder.glob(".*.tmp"))
+
+
 def test_failing_model_is_recorded_and_the_others_complete(tmp_path):
     runs = FakeRuns(failing_model="GRU4Rec")
     outcomes = Grid(spec(tmp_path, models=("GRU4Rec", "SASRec")), run_fn=runs).run()

@@ -4,7 +4,8 @@ Features are read from ``<name>.<modality>.npz`` for every modality named in the
 key ``modalities`` and aligned to RecBole's internal item ids *after* its remapping and
 filtering, by item token. Models read them as frozen tensors:
 
-- ``dataset.modal_features[m]``: float32 [n_items, d_m], row 0 = padding (zeros);
+- ``dataset.modal_features[m]``: float32 [n_items, d_m], row 0 = padding (zeros), scaled as
+  the option ``feature_normalization`` says (``recbole_mdsrec/data/normalize.py``);
 - ``dataset.modal_masks[m]``: bool [n_items], False where the item lacks modality m;
 - ``dataset.modal_graph(m, settings)``: the normalised item–item graph of modality m
   (torch sparse [n_items, n_items]), built from the *training split only*.
@@ -21,6 +22,7 @@ from recbole_mdsrec import compat  # noqa: F401  (before RecBole is used)
 from recbole.data.dataset import SequentialDataset
 
 from recbole_mdsrec.data.feature_store import align_to_item_ids, feature_path, load_modal_features
+from recbole_mdsrec.data.normalize import normalize_features
 from recbole_mdsrec.errors import ConfigError, DataError
 from recbole_mdsrec.graphs.behavior import cooccurrence
 from recbole_mdsrec.graphs.build import build_modal_graph, to_torch_sparse
@@ -40,6 +42,8 @@ class MultimodalSequentialDataset(SequentialDataset):
         for modality in self.modalities:
             path = feature_path(config["data_path"], self.dataset_name, modality)
             features, mask = align_to_item_ids(load_modal_features(path, modality), id_to_token, self.dataset_name)
+            how = config["feature_normalization"]  # models that do not set it see the features as extracted
+            features = normalize_features(features, mask, "none" if how is None else how)
             self.modal_features[modality] = torch.from_numpy(features)
             self.modal_masks[modality] = torch.from_numpy(mask)
 

@@ -1,10 +1,13 @@
 """The results folder of a grid: ``runs.csv`` (one row per run) and ``configs/`` (the
 resolved config of each run). Every write replaces the whole file through a temporary
 file and ``os.replace``, so an interrupt leaves either the old or the new file, never a
-torn one, and each run is on disk as soon as it ends."""
+torn one, and each run is on disk as soon as it ends. Two grids may share a folder (two
+commands on one dataset at once): each write re-reads ``runs.csv`` under a lock and adds
+its row to what is there, so neither loses the other's runs."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import enum
 import hashlib
@@ -16,6 +19,11 @@ import tempfile
 from pathlib import Path
 
 import yaml
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: grids sharing a folder are not locked against each other
+    fcntl = None
 
 from recbole_mdsrec.tables.stats import metric_sort_key
 
@@ -118,14 +126,29 @@ class RunStore:
         self.folder = Path(folder)
         self.csv_path = self.folder / "runs.csv"
         self.rows: dict[str, dict] = {}
-        if self.csv_path.is_file():
-            with self.csv_path.open(newline="") as handle:
-                for raw in csv.DictReader(handle):
-                    row = {column: _parse(column, text) for column, text in raw.items()}
-                    self.rows[row["config_hash"]] = row
+        self._reload()
+
+    def _reload(self) -> None:
+        """Read ``runs.csv`` as it is on disk now (another grid may have added rows)."""
+        if not self.csv_path.is_file():
+            return
+        with self.csv_path.open(newline="") as handle:
+            for raw in csv.DictReader(handle):
+                row = {column: _parse(column, text) for column, text in raw.items()}
+                self.rows[row["config_hash"]] = row
+
+    @contextlib.contextmanager
+    def _locked(self):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / ".runs.csv.lock", "w") as lock:
+            if fcntl is not None:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
 
     def finished(self, hash_: str) -> dict | None:
         """The successful run with this config hash, if any (failed runs are tried again)."""
+        with self._locked():
+            self._reload()
         row = self.rows.get(hash_)
         return row if row is not None and row["status"] == "ok" else None
 
@@ -136,8 +159,10 @@ class RunStore:
         """Write the run's config, then its row; both are complete on disk when this returns."""
         atomic_write(self.config_path(row["model"], row["variant"], row["config_hash"]),
                      yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
-        self.rows[row["config_hash"]] = row
-        atomic_write(self.csv_path, self._csv_text())
+        with self._locked():
+            self._reload()
+            self.rows[row["config_hash"]] = row
+            atomic_write(self.csv_path, self._csv_text())
 
     def _csv_text(self) -> str:
         metric_columns = sorted({c for row in self.rows.values() for c in row if c.startswith(METRIC_PREFIXES)},
