@@ -200,6 +200,9 @@ def test_config_hash_ignores_paths_and_follows_results(tmp_path):
     assert grid._resolve(Entry("SASRec"), {"learning_rate": 0.0005}, seed=1).hash != base.hash
     assert grid._resolve(Entry("SASRec"), {"learning_rate": 0.001}, seed=1).hash == base.hash  # the default
     assert config_hash({"a": 1, "data_path": "x"}) == config_hash({"data_path": "y", "a": 1})
+    # An option added later keeps earlier runs' hashes at its neutral value only.
+    assert config_hash({"a": 1, "feature_normalization": "none"}) == config_hash({"a": 1})
+    assert config_hash({"a": 1, "feature_normalization": "l2"}) != config_hash({"a": 1})
 
 
 def test_command_line_grid_and_ablation(tmp_path, monkeypatch):

@@ -42,8 +42,7 @@ class MultimodalSequentialDataset(SequentialDataset):
         for modality in self.modalities:
             path = feature_path(config["data_path"], self.dataset_name, modality)
             features, mask = align_to_item_ids(load_modal_features(path, modality), id_to_token, self.dataset_name)
-            how = config["feature_normalization"]  # models that do not set it see the features as extracted
-            features = normalize_features(features, mask, "none" if how is None else how)
+            features = normalize_features(features, mask, config["feature_normalization"])
             self.modal_features[modality] = torch.from_numpy(features)
             self.modal_masks[modality] = torch.from_numpy(mask)
 

@@ -36,6 +36,10 @@ NON_RESULT_KEYS = frozenset({
     "save_dataloaders", "dataloaders_save_path", "eval_batch_size",
 })
 
+# Options added after results were recorded, at the value that reproduces the code from
+# before they existed: left out of the hash there, so that earlier runs keep their identity.
+NEUTRAL_DEFAULTS = {"feature_normalization": "none"}
+
 HEAD_COLUMNS = ["model", "variant", "seed", "params", "status", "error"]
 TAIL_COLUMNS = ["epochs", "train_seconds", "epoch_seconds", "eval_seconds", "n_parameters",
                 "config_hash", "code_version", "checkpoint", "finished_at"]
@@ -65,7 +69,8 @@ def plain_config(config) -> dict:
 def config_hash(plain: dict) -> str:
     """Identity of a run: every option that can change its result (model, dataset, seed,
     hyper-parameters, protocol), none that only places files or shows progress."""
-    kept = {k: v for k, v in plain.items() if k not in NON_RESULT_KEYS}
+    kept = {k: v for k, v in plain.items()
+            if k not in NON_RESULT_KEYS and not (k in NEUTRAL_DEFAULTS and v == NEUTRAL_DEFAULTS[k])}
     text = json.dumps(kept, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
