@@ -150,6 +150,29 @@ def test_two_grids_sharing_a_folder_keep_each_others_runs(tmp_path):
     assert not list(folder.glob("*.tmp")) and not list(folder.glob(".*.tmp"))
 
 
+def test_ablation_reuses_the_comparisons_mdsrec_runs(tmp_path):
+    comparison = tmp_path / "results"
+    Grid(spec(tmp_path, models=("MDSRec",)), run_fn=FakeRuns()).run()
+    ablation = GridSpec([Entry("MDSRec", "full"), Entry("MDSRec", "wo_rgc")], DATASET, [1, 2],
+                        comparison / "ablation", 1, [str(PROPERTIES_DIR / "grid.yaml")], {"gpu_id": ""},
+                        reuse_dirs=[comparison])
+    runs = FakeRuns()
+    outcomes = Grid(ablation, run_fn=runs).run()
+    # `full` is MDSRec as the comparison ran it (same config hash): only wo_rgc trains.
+    assert [(model, seed, config["n_graph_layers"]) for model, seed, config in runs.calls] == \
+        [("MDSRec", 1, 0), ("MDSRec", 2, 0)]
+    full = outcomes[0].rows
+    assert [row["variant"] for row in full] == ["full", "full"]
+    assert [row["test_ndcg@10"] for row in full] == [float(row["test_ndcg@10"]) for row in read_runs(tmp_path)]
+    with (comparison / "ablation" / "runs.csv").open() as handle:
+        assert sorted(row["variant"] for row in csv.DictReader(handle)) == ["full", "full", "wo_rgc", "wo_rgc"]
+    # ... and the other way round: the comparison finds nothing new to train.
+    again = FakeRuns()
+    Grid(GridSpec([Entry("MDSRec")], DATASET, [1, 2], comparison, 1, [str(PROPERTIES_DIR / "grid.yaml")],
+                  {"gpu_id": ""}, reuse_dirs=[comparison / "ablation"]), run_fn=again).run()
+    assert again.calls == []
+
+
 def test_failing_model_is_recorded_and_the_others_complete(tmp_path):
     runs = FakeRuns(failing_model="GRU4Rec")
     outcomes = Grid(spec(tmp_path, models=("GRU4Rec", "SASRec")), run_fn=runs).run()
@@ -236,7 +259,8 @@ def test_command_line_grid_and_ablation(tmp_path, monkeypatch):
     runs.calls.clear()
     assert cli.main(["--model=MDSRec", "--variant=all", f"--dataset={DATASET}", "--seeds=1,", "--gpu_id="]) == 0
     presets = [c[2] for c in runs.calls]
-    assert {"n_graph_layers": 0} in presets and len(presets) == 7
+    # The `full` preset is the comparison's MDSRec run at seed 1: reused, not trained again.
+    assert {"n_graph_layers": 0} in presets and {} not in presets and len(presets) == 6
     table = (folder / "ablation" / "table.md").read_text()
     assert "Improvement of MDSRec-full over the best preset" in table and "| MDSRec-wo_rgc |" in table
 

@@ -106,11 +106,15 @@ def main(args, overrides: dict, argv: list[str]) -> int:
     budget = parse_budget(args.budget)
     dataset = args.dataset or DEFAULT_DATASET
     files, grid_keys = grid_files(args.grid_config, split_files(args.config_files))
-    folder = RESULTS_DIR / dataset / ("ablation" if ablation else "")
+    comparison_folder = RESULTS_DIR / dataset
+    folder = comparison_folder / "ablation" if ablation else comparison_folder
     command = shlex.join(["python", "run.py", *argv])
 
     _show_progress()
-    spec = GridSpec(entries, dataset, seeds, folder, budget, files, overrides)
+    # Same config hash, same run: the ablation's reference preset and the comparison's
+    # MDSRec are trained once between them, whichever command runs first.
+    spec = GridSpec(entries, dataset, seeds, folder, budget, files, overrides,
+                    reuse_dirs=[comparison_folder / "ablation" if not ablation else comparison_folder])
     try:
         outcomes = Grid(spec).run()
     except KeyboardInterrupt:  # the grid has said what is kept and how to go on

@@ -45,6 +45,9 @@ class GridSpec:
     budget: int = 1
     config_files: list[str] = field(default_factory=list)
     overrides: dict = field(default_factory=dict)  # the command line's --key=value, above everything
+    # Other results folders whose finished runs count here when the config hash is the same:
+    # the ablation's `full` preset is MDSRec exactly as the comparison ran it.
+    reuse_dirs: list[Path] = field(default_factory=list)
 
 
 @dataclass
@@ -96,6 +99,7 @@ class Grid:
         self.run_fn = run_fn
         self.clock = clock
         self.store = RunStore(spec.out_dir)
+        self.reuse_stores = [RunStore(folder) for folder in spec.reuse_dirs if Path(folder) != Path(spec.out_dir)]
         self.total = 0
         self.position = 0
         self.started = clock()
@@ -196,6 +200,13 @@ class Grid:
         if finished is not None:
             LOG.info("%s: finished before (config %s), skipped", where, planned.hash)
             return finished
+        for other in self.reuse_stores:
+            finished = other.finished(planned.hash)
+            if finished is not None:
+                LOG.info("%s: finished in %s (config %s), reused", where, other.folder, planned.hash)
+                row = {**finished, "variant": planned.entry.variant or "", "params": json.dumps(planned.params)}
+                self.store.record(row, planned.config)
+                return row
         elapsed = self.clock() - self.started
         left = (f"about {format_duration(sum(self.run_seconds) / len(self.run_seconds) * (self.total - self.position + 1))} left"
                 if self.run_seconds else "time left unknown until a run ends")

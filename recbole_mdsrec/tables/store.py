@@ -152,8 +152,9 @@ class RunStore:
 
     def finished(self, hash_: str) -> dict | None:
         """The successful run with this config hash, if any (failed runs are tried again)."""
-        with self._locked():
-            self._reload()
+        if self.csv_path.is_file():
+            with self._locked():
+                self._reload()
         row = self.rows.get(hash_)
         return row if row is not None and row["status"] == "ok" else None
 
