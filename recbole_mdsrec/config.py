@@ -16,6 +16,7 @@ from recbole.config import Config as RecBoleConfig
 from recbole.utils import ModelType
 
 from recbole_mdsrec import registry
+from recbole_mdsrec.data.normalize import check_normalization
 from recbole_mdsrec.errors import ConfigError
 from recbole_mdsrec.paths import DATA_ROOT, PROPERTIES_DIR
 
@@ -83,6 +84,7 @@ class Config(RecBoleConfig):
 
     def _set_default_parameters(self):
         self._check_loss_and_sampling()
+        check_normalization(self.final_config_dict.get("feature_normalization"))
         try:
             super()._set_default_parameters()
         except (ValueError, TypeError, NotImplementedError, RuntimeError) as error:

@@ -54,6 +54,15 @@ def test_unknown_mode_names_the_option(posters):
         normalize_features(*posters, "unit")
 
 
+def test_config_refuses_an_unknown_mode_before_any_data_is_read(tmp_path):
+    from recbole_mdsrec.config import Config
+
+    # No dataset exists at this path: the option is checked first.
+    with pytest.raises(ConfigError, match="feature_normalization must be one of"):
+        Config("SASRecF", "hm", config_dict={"data_path": str(tmp_path), "gpu_id": "",
+                                             "feature_normalization": "unit"})
+
+
 def test_dataset_hook_applies_it_to_every_modality(mm_config):
     _, (train, _, _), _ = build_model("SASRecF", {**mm_config, "feature_normalization": "l2"}, MM_SLICE)
     dataset = train.dataset

@@ -24,13 +24,18 @@ NORMALIZATIONS = ("none", "l2", "center_l2")
 _TINY = 1e-12  # a vector shorter than this stays as it is (zero rows of missing items)
 
 
-def normalize_features(features: np.ndarray, mask: np.ndarray, how: str) -> np.ndarray:
-    """``features`` [n, d] treated as ``how`` says, as a new float32 array; masked-out rows stay 0."""
+def check_normalization(how) -> None:
+    """Refuse an unknown mode; the Config calls this too, so it fails before data preparation."""
     if how not in NORMALIZATIONS:
         raise ConfigError(
             f"feature_normalization must be one of {', '.join(NORMALIZATIONS)}; got {how!r}. "
             "Fix: set --feature_normalization=none (the features as extracted), l2 or center_l2."
         )
+
+
+def normalize_features(features: np.ndarray, mask: np.ndarray, how: str) -> np.ndarray:
+    """``features`` [n, d] treated as ``how`` says, as a new float32 array; masked-out rows stay 0."""
+    check_normalization(how)
     out = np.array(features, dtype=np.float32, copy=True)
     if how == "none" or not mask.any():
         return out
