@@ -11,7 +11,8 @@ that reads the dataset, so that comparisons stay fair:
 - ``l2``: each item's vector scaled to unit length (cosines, hence graphs, unchanged);
 - ``center_l2``: the mean over the items that have the modality subtracted, then unit length.
 
-Rows of items lacking the modality (and the padding row) stay zero.
+Only rows of items that have the modality are touched: the others (and the padding row)
+are zero by the feature files' contract (``feature_store``) and stay zero.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 from recbole_mdsrec.errors import ConfigError
 
 NORMALIZATIONS = ("none", "l2", "center_l2")
-_TINY = 1e-12  # a vector shorter than this stays as it is (zero rows of missing items)
+_TINY = 1e-12  # a shorter vector stays as it is (a masked-in zero row is legal: feature_store)
 
 
 def check_normalization(how) -> None:
@@ -43,5 +44,4 @@ def normalize_features(features: np.ndarray, mask: np.ndarray, how: str) -> np.n
         out[mask] -= out[mask].mean(axis=0, dtype=np.float64).astype(np.float32)
     norms = np.linalg.norm(out[mask], axis=1, keepdims=True)
     out[mask] /= np.where(norms > _TINY, norms, 1.0)
-    out[~mask] = 0.0
     return out

@@ -113,8 +113,8 @@ def main(args, overrides: dict, argv: list[str]) -> int:
     _show_progress()
     # Same config hash, same run: the ablation's reference preset and the comparison's
     # MDSRec are trained once between them, whichever command runs first.
-    spec = GridSpec(entries, dataset, seeds, folder, budget, files, overrides,
-                    reuse_dirs=[comparison_folder / "ablation" if not ablation else comparison_folder])
+    other_folder = comparison_folder if ablation else comparison_folder / "ablation"
+    spec = GridSpec(entries, dataset, seeds, folder, budget, files, overrides, reuse_dirs=[other_folder])
     try:
         outcomes = Grid(spec).run()
     except KeyboardInterrupt:  # the grid has said what is kept and how to go on
