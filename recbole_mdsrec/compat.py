@@ -38,6 +38,16 @@ def check_stack() -> None:
         )
 
 
+def install_numpy_aliases() -> None:
+    """RecBole's metrics use ``np.float`` (NDCG) and other aliases numpy 1.24 removed;
+    RecBole only restores them in ``Config.__init__``. A Config unpickled from a checkpoint
+    (``--resume``) never runs that, and the first evaluation then crashes. Install them at
+    import with RecBole's own method, which never reads its ``self``."""
+    from recbole.config import Config as RecBoleConfig
+
+    RecBoleConfig.compatibility_settings(None)
+
+
 def disable_anomaly_detection() -> None:
     """RecBole's ``sine.py`` turns autograd anomaly detection on at import, for every
     model, which makes each backward pass several times slower. Import it, then undo it."""
@@ -189,6 +199,7 @@ def patch_distributed_wrapper() -> None:
 
 def apply() -> None:
     check_stack()
+    install_numpy_aliases()
     disable_anomaly_detection()
     patch_trainer_checkpoint_loading()
     patch_distributed_wrapper()

@@ -27,6 +27,17 @@ def test_runner_does_not_import_ray_or_quick_start():
     assert out.stdout.strip() == "[]"
 
 
+def test_ndcg_works_without_building_a_config():
+    # A resumed run restores its Config by unpickling; only Config.__init__ set the aliases.
+    code = ("import numpy as np, recbole_mdsrec.compat\n"
+            "from recbole.evaluator.metrics import NDCG\n"
+            "hits = np.array([[False, True], [True, False]]); lens = np.array([1, 1])\n"
+            "print(NDCG({'topk': [2], 'metric_decimal_place': 4}).metric_info(hits, lens)[:, -1].tolist())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str([1 / np.log2(3), 1.0])
+
+
 def test_config_ignores_sys_argv(monkeypatch, quick_config):
     monkeypatch.setattr(sys, "argv", ["pytest", "--epochs=999", "-k", "x", "--tb=short"])
     config = Config("SASRec", "ml-slice", config_dict=quick_config)
