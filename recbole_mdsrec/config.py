@@ -108,3 +108,16 @@ class Config(RecBoleConfig):
                 "loss_type=BPR needs sampled negatives, but train_neg_sample_args is None. Fix: add "
                 "--train_neg_sample_args=\"{'distribution': 'uniform', 'sample_num': 1}\", or use --loss_type=CE."
             )
+
+
+def restored_config(config: RecBoleConfig) -> RecBoleConfig:
+    """A config unpickled from a checkpoint, completed with the keys the plugin's yaml gained
+    after it was saved. A new key's default is, by this project's rule, the behaviour the code
+    had before the key existed, so a saved run resumes or reloads unchanged across upgrades;
+    keys the saved config holds keep their values."""
+    current = Config(config["model"], config["dataset"], config_dict={"data_path": config["data_path"]})
+    for key, value in current.final_config_dict.items():
+        if key not in config.final_config_dict:
+            config[key] = value
+    return config
+

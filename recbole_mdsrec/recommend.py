@@ -11,6 +11,7 @@ import torch
 
 from recbole_mdsrec.checkpoints import check_compatible
 from recbole_mdsrec.compat import load_checkpoint, load_model_state
+from recbole_mdsrec.config import restored_config
 from recbole_mdsrec.data.dataset import user_sequences
 from recbole_mdsrec.errors import DataError
 from recbole_mdsrec.runner import build_data, build_model
@@ -32,7 +33,7 @@ class Recommender:
 
     def __init__(self, checkpoint, dataset: str | None = None):
         state = load_checkpoint(checkpoint)
-        self.config = state["config"]
+        self.config = restored_config(state["config"])
         if dataset is not None:
             check_compatible(self.config, {"model": self.config["model"], "dataset": dataset}, checkpoint)
         self.config["state"] = "WARNING"

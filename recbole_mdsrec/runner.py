@@ -17,7 +17,7 @@ from recbole.utils import get_trainer, init_logger, init_seed, set_color
 from recbole_mdsrec.checkpoints import (
     load_training_state, restore_training_state, save_training_state, unique_checkpoint_path,
 )
-from recbole_mdsrec.config import Config
+from recbole_mdsrec.config import Config, restored_config
 from recbole_mdsrec.data.locate import ensure_dataset
 from recbole_mdsrec.launch import configure_torch
 from recbole_mdsrec.models.fast_layers import use_fast_layers
@@ -89,7 +89,7 @@ def build(config: Config):
 
 def resumed_config(state: dict, cmd_args=None) -> Config:
     """The config saved in a training state, with command-line overrides (e.g. more epochs)."""
-    config = state["config"]
+    config = restored_config(state["config"])
     for key, value in config._convert_config_dict(dict(cmd_args or {})).items():
         config[key] = value
     return config
@@ -124,10 +124,14 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_a
         save_training_state(trainer, train_data, epoch)
 
     start = time.perf_counter()
-    best_valid_score, best_valid_result = trainer.fit(
-        train_data, valid_data, saved=saved, show_progress=config["show_progress"],
-        callback_fn=keep_training_state if saved and config["local_rank"] == 0 else None,
-    )
+    if trainer.start_epoch >= config["epochs"]:
+        # A finished run resumed: RecBole's fit would save its last weights over the best model.
+        best_valid_score, best_valid_result = trainer.best_valid_score, trainer.best_valid_result
+    else:
+        best_valid_score, best_valid_result = trainer.fit(
+            train_data, valid_data, saved=saved, show_progress=config["show_progress"],
+            callback_fn=keep_training_state if saved and config["local_rank"] == 0 else None,
+        )
     train_seconds = time.perf_counter() - start
     if not config["single_spec"]:
         torch.distributed.barrier()  # the best checkpoint, saved by rank 0, is complete before anyone loads it

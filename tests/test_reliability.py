@@ -5,7 +5,8 @@ import torch
 
 from conftest import fast_options
 from recbole_mdsrec import cli, runner
-from recbole_mdsrec.checkpoints import last_state_path
+from recbole_mdsrec.checkpoints import atomic_torch_save, last_state_path
+from recbole_mdsrec.compat import load_checkpoint
 from recbole_mdsrec.errors import DataError
 from recbole_mdsrec.recommend import Recommender
 
@@ -39,6 +40,19 @@ def test_interrupted_training_resumes_to_the_same_result(trained, mm_slice, tmp_
     assert resumed.epochs == 2 and len(resumed.epoch_seconds) == 1  # only epoch 1 ran again
     assert resumed.train_losses == pytest.approx(reference.train_losses, rel=1e-6)
     assert resumed.test_result == reference.test_result
+
+
+def test_a_finished_state_from_before_a_new_key_resumes_to_the_same_test(trained, tmp_path):
+    # feature_normalization came after runs whose states lacked it, and their resume failed.
+    # The run had finished: resuming it must test the best model, not overwrite it.
+    _, reference = trained
+    state = load_checkpoint(last_state_path(reference.checkpoint))
+    del state["config"].final_config_dict["feature_normalization"]
+    older = tmp_path / "older.pth.last"
+    atomic_torch_save(state, older)
+    resumed = runner.run(resume=str(older))
+    assert resumed.test_result == reference.test_result
+    assert Recommender(reference.checkpoint).config["feature_normalization"] == "none"
 
 
 def test_same_seed_gives_identical_metrics(trained, mm_slice, tmp_path):
