@@ -45,7 +45,15 @@ def atomic_torch_save(obj, path) -> None:
     os.replace(temporary, path)
 
 
-def save_training_state(trainer, train_data, epoch: int) -> Path:
+def latest_training_state(folder) -> Path | None:
+    """The newest ``<checkpoint>.last`` in ``folder``, if any."""
+    states = sorted(Path(folder).glob(f"*.pth{LAST_SUFFIX}"), key=lambda p: p.stat().st_mtime)
+    return states[-1] if states else None
+
+
+def save_training_state(trainer, train_data, epoch: int, timing: dict | None = None) -> Path:
+    """Everything needed to go on after ``epoch`` as if never stopped; ``timing`` carries the
+    training time so far, so that a resumed run reports its whole time, not its last part."""
     path = last_state_path(trainer.saved_model_file)
     atomic_torch_save({
         "config": trainer.config,
@@ -58,6 +66,7 @@ def save_training_state(trainer, train_data, epoch: int) -> Path:
         "state_dict": trainer.model.state_dict(),
         "other_parameter": trainer.model.other_parameter(),
         "optimizer": trainer.optimizer.state_dict(),
+        "timing": dict(timing or {}),
         "rng": {
             "torch": torch.get_rng_state(),
             "numpy": np.random.get_state(),

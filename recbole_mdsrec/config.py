@@ -11,6 +11,8 @@ as ``cmd_args`` by the runner.
 
 from __future__ import annotations
 
+import os
+
 from recbole_mdsrec import compat  # noqa: F401  (before RecBole is used)
 from recbole.config import Config as RecBoleConfig
 from recbole.utils import ModelType
@@ -115,7 +117,7 @@ def restored_config(config: RecBoleConfig) -> RecBoleConfig:
     after it was saved. A new key's default is, by this project's rule, the behaviour the code
     had before the key existed, so a saved run resumes or reloads unchanged across upgrades;
     keys the saved config holds keep their values."""
-    current = Config(config["model"], config["dataset"], config_dict={"data_path": config["data_path"]})
+    current = Config(config["model"], config["dataset"], config_dict={"data_path": os.path.dirname(config["data_path"])})
     for key, value in current.final_config_dict.items():
         if key not in config.final_config_dict:
             config[key] = value

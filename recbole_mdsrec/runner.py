@@ -4,6 +4,7 @@ imports ray, and ray needs the ``pkg_resources`` that setuptools >= 81 removed).
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from logging import getLogger
@@ -88,10 +89,11 @@ def build(config: Config):
 
 
 def resumed_config(state: dict, cmd_args=None) -> Config:
-    """The config saved in a training state, with command-line overrides (e.g. more epochs)."""
+    """The config saved in a training state, with command-line overrides (e.g. more epochs).
+    ``data_path`` is the data root, as on any command line; the config holds root/dataset."""
     config = restored_config(state["config"])
     for key, value in config._convert_config_dict(dict(cmd_args or {})).items():
-        config[key] = value
+        config[key] = os.path.join(value, config["dataset"]) if key == "data_path" else value
     return config
 
 
@@ -118,10 +120,15 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_a
     if state is not None:
         epoch = restore_training_state(trainer, train_data, state, resume)
         logger.info(f"Resuming from {resume} at epoch {epoch}")
+    timing = (state or {}).get("timing") or {}  # of the epochs before an interruption
+    earlier_seconds, earlier_epochs = timing.get("train_seconds", 0.0), list(timing.get("epoch_seconds", []))
     epoch_seconds = _time_epochs(trainer)
 
     def keep_training_state(epoch, valid_score):
-        save_training_state(trainer, train_data, epoch)
+        save_training_state(trainer, train_data, epoch, timing={
+            "train_seconds": earlier_seconds + time.perf_counter() - start,
+            "epoch_seconds": earlier_epochs + epoch_seconds,
+        })
 
     start = time.perf_counter()
     if trainer.start_epoch >= config["epochs"]:
@@ -132,7 +139,7 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_a
             train_data, valid_data, saved=saved, show_progress=config["show_progress"],
             callback_fn=keep_training_state if saved and config["local_rank"] == 0 else None,
         )
-    train_seconds = time.perf_counter() - start
+    train_seconds = earlier_seconds + time.perf_counter() - start
     if not config["single_spec"]:
         torch.distributed.barrier()  # the best checkpoint, saved by rank 0, is complete before anyone loads it
 
@@ -150,7 +157,7 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_a
         test_result=dict(test_result),
         epochs=len(trainer.train_loss_dict),
         train_seconds=train_seconds,
-        epoch_seconds=epoch_seconds,
+        epoch_seconds=earlier_epochs + epoch_seconds,
         train_losses=[float(trainer.train_loss_dict[e]) for e in sorted(trainer.train_loss_dict)],
         eval_seconds=eval_seconds,
         n_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),

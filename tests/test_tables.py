@@ -9,6 +9,7 @@ import logging
 import math
 
 import pytest
+import torch
 import yaml
 
 from recbole_mdsrec import cli, runner
@@ -98,11 +99,12 @@ class FakeRuns:
     """Stands in for runner.run; records each call and can raise on the n-th."""
 
     def __init__(self, raise_on=None, error=KeyboardInterrupt, failing_model=None):
-        self.calls = []
+        self.calls, self.resumed = [], []
         self.raise_on, self.error, self.failing_model = raise_on, error, failing_model
 
-    def __call__(self, model, dataset, config_file_list=None, config_dict=None, cmd_args=None, saved=True):
+    def __call__(self, model, dataset, config_file_list=None, config_dict=None, cmd_args=None, saved=True, resume=None):
         self.calls.append((model, cmd_args["seed"], dict(config_dict)))
+        self.resumed.append(resume)
         if len(self.calls) == self.raise_on:
             raise self.error()
         if model == self.failing_model:
@@ -289,6 +291,39 @@ def test_two_models_end_to_end_on_the_real_slice(mm_config, tmp_path):
     assert "| GRU4Rec |" in table and "| SASRec |" in table and "p n/a (1 paired seeds)" in table
     assert (grid.out_dir / "chart.png").is_file()
     assert json.loads(outcomes[1].rows[0]["params"]) == {}
+
+
+def test_a_run_the_grid_left_unfinished_goes_on_from_its_last_epoch(mm_config, tmp_path, monkeypatch):
+    grid = GridSpec([Entry("SASRec")], MM_SLICE, [1], tmp_path / "results", 1,
+                    [str(PROPERTIES_DIR / "grid.yaml")], {**mm_config, "MAX_ITEM_LIST_LENGTH": 10, "epochs": 2})
+    save = runner.save_training_state
+
+    def save_then_interrupt(trainer, train_data, epoch, timing=None):
+        save(trainer, train_data, epoch, timing)
+        if epoch == 0:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "save_training_state", save_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        Grid(grid).run()
+    monkeypatch.setattr(runner, "save_training_state", save)
+    (state,) = (tmp_path / "saved" / "grid").glob("*/*.last")
+    first_epoch = torch.load(state, weights_only=False)["timing"]["epoch_seconds"]
+    assert len(first_epoch) == 1
+
+    resumed, results = [], []
+
+    def tracking_run(*args, **kwargs):
+        resumed.append(kwargs.get("resume"))
+        results.append(runner.run(*args, **kwargs))
+        return results[-1]
+
+    (outcome,) = Grid(grid, run_fn=tracking_run).run()
+    assert resumed == [str(state)]
+    assert outcome.ok_rows[0]["epochs"] == 2
+    # epoch 0 came from the state (its duration carried, not lost or retrained), epoch 1 ran now
+    assert len(results[0].epoch_seconds) == 2 and results[0].epoch_seconds[0] == first_epoch[0]
+    assert results[0].train_seconds > first_epoch[0]
 
 
 def test_each_run_records_the_commit_it_ran_from(tmp_path):

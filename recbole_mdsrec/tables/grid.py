@@ -213,14 +213,21 @@ class Grid:
         LOG.info("%s; elapsed %s, %s", where, format_duration(elapsed), left)
 
         from recbole_mdsrec import runner
+        from recbole_mdsrec.checkpoints import latest_training_state
 
         run_fn = self.run_fn or runner.run
+        # One folder per run, so that a run the last grid left unfinished goes on from its last epoch.
+        run_dir = Path(planned.config["checkpoint_dir"]) / "grid" / f"{self.spec.dataset}-{planned.hash}"
+        cmd_args = {**planned.cmd_args, "checkpoint_dir": str(run_dir)}
+        state = latest_training_state(run_dir) if run_dir.is_dir() else None
+        if state is not None:
+            LOG.info("%s: going on from the interrupted run's training state %s", where, state)
         start = self.clock()
         row = {"model": planned.entry.model, "variant": planned.entry.variant or "", "seed": planned.seed,
                "params": json.dumps(planned.params), "config_hash": planned.hash, "code_version": self.code_version}
         try:
-            result = run_fn(planned.entry.model, self.spec.dataset, self.spec.config_files,
-                            planned.config_dict, cmd_args=planned.cmd_args)
+            result = run_fn(planned.entry.model, self.spec.dataset, self.spec.config_files, planned.config_dict,
+                            cmd_args=cmd_args, **({"resume": str(state)} if state is not None else {}))
         except Exception as error:  # noqa: BLE001 - a failing model must not stop the others
             LOG.warning("%s failed: %s", where, one_line(error), exc_info=True)
             row.update(status="failed", error=one_line(error))
