@@ -110,6 +110,26 @@ def mm_config(mm_slice, tmp_path) -> dict:
     return fast_options(mm_slice, tmp_path, modalities=["image", "text"], epochs=1, train_batch_size=512, seed=11)
 
 
+def interrupted_after_first_epoch(train, monkeypatch) -> Path:
+    """Call ``train`` with training stopped by Ctrl-C right after epoch 0's state is saved;
+    returns that training state (``<checkpoint>.last``)."""
+    from recbole_mdsrec import runner
+
+    save = runner.save_training_state
+    states = []
+
+    def save_then_interrupt(trainer, train_data, epoch, timing=None):
+        states.append(save(trainer, train_data, epoch, timing))
+        if epoch == 0:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runner, "save_training_state", save_then_interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            train()
+    return states[0]
+
+
 def build_model(model: str, config_dict: dict, dataset: str = MM_SLICE):
     """Config, split data and model for ``model`` (no training)."""
     from recbole_mdsrec.config import Config

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from conftest import fast_options
+from conftest import fast_options, interrupted_after_first_epoch
 from recbole_mdsrec import cli, runner
 from recbole_mdsrec.checkpoints import atomic_torch_save, last_state_path
 from recbole_mdsrec.compat import load_checkpoint
@@ -24,18 +24,8 @@ def _options(mm_slice, folder, **extra):
 
 def test_interrupted_training_resumes_to_the_same_result(trained, mm_slice, tmp_path, monkeypatch):
     options, reference = trained
-    save = runner.save_training_state
-
-    def save_then_interrupt(trainer, train_data, epoch, timing=None):
-        save(trainer, train_data, epoch, timing)
-        if epoch == 0:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(runner, "save_training_state", save_then_interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        runner.run("MDSRec", "ml-mm-slice", config_dict={**options, "checkpoint_dir": str(tmp_path)})
-    monkeypatch.setattr(runner, "save_training_state", save)
-    (state,) = tmp_path.glob("*.last")
+    state = interrupted_after_first_epoch(lambda: runner.run(
+        "MDSRec", "ml-mm-slice", config_dict={**options, "checkpoint_dir": str(tmp_path)}), monkeypatch)
     first_epoch = torch.load(state, weights_only=False)["timing"]["epoch_seconds"]
     resumed = runner.run(resume=str(state))
     assert resumed.epochs == 2 and resumed.epoch_seconds[:1] == first_epoch  # epoch 0 not run again

@@ -21,7 +21,7 @@ from recbole_mdsrec.tables.grid import Entry, Grid, GridSpec, Outcome
 from recbole_mdsrec.tables.report import ReportInfo, build_table, write_report
 from recbole_mdsrec.tables.store import RunStore, config_hash
 
-from conftest import MM_SLICE
+from conftest import MM_SLICE, interrupted_after_first_epoch
 
 DATASET = "ml-100k-mm"  # configs are resolved, never loaded, except in the end-to-end test
 
@@ -296,18 +296,8 @@ def test_two_models_end_to_end_on_the_real_slice(mm_config, tmp_path):
 def test_a_run_the_grid_left_unfinished_goes_on_from_its_last_epoch(mm_config, tmp_path, monkeypatch):
     grid = GridSpec([Entry("SASRec")], MM_SLICE, [1], tmp_path / "results", 1,
                     [str(PROPERTIES_DIR / "grid.yaml")], {**mm_config, "MAX_ITEM_LIST_LENGTH": 10, "epochs": 2})
-    save = runner.save_training_state
-
-    def save_then_interrupt(trainer, train_data, epoch, timing=None):
-        save(trainer, train_data, epoch, timing)
-        if epoch == 0:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(runner, "save_training_state", save_then_interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        Grid(grid).run()
-    monkeypatch.setattr(runner, "save_training_state", save)
-    (state,) = (tmp_path / "saved" / "grid").glob("*/*.last")
+    state = interrupted_after_first_epoch(Grid(grid).run, monkeypatch)
+    assert state.parent.parent == tmp_path / "saved" / "grid"
     first_epoch = torch.load(state, weights_only=False)["timing"]["epoch_seconds"]
     assert len(first_epoch) == 1
 
