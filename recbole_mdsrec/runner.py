@@ -131,8 +131,9 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_a
         })
 
     start = time.perf_counter()
-    if trainer.start_epoch >= config["epochs"]:
-        # A finished run resumed: RecBole's fit would save its last weights over the best model.
+    if trainer.start_epoch >= config["epochs"] or trainer.cur_step > config["stopping_step"]:
+        # A run that had ended (every epoch, or stopped early: RecBole's stop condition) is
+        # resumed: fit would train on, or save its last weights over the best model.
         best_valid_score, best_valid_result = trainer.best_valid_score, trainer.best_valid_result
     else:
         best_valid_score, best_valid_result = trainer.fit(

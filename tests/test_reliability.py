@@ -43,6 +43,11 @@ def test_a_finished_state_from_before_a_new_key_resumes_to_the_same_test(trained
     atomic_torch_save(state, older)
     resumed = runner.run(resume=str(older))
     assert resumed.test_result == reference.test_result
+    # The same when it had stopped early (with epochs to spare): no epoch is added.
+    state["cur_step"] = state["config"]["stopping_step"] + 1
+    atomic_torch_save(state, older)
+    stopped = runner.run(resume=str(older), cmd_args={"epochs": 5})
+    assert stopped.epochs == 2 and stopped.test_result == reference.test_result
     assert Recommender(reference.checkpoint).config["feature_normalization"] == "none"
 
 
