@@ -272,6 +272,7 @@ def test_command_line_grid_and_ablation(tmp_path, monkeypatch):
     assert cli.main(["--model=SASRec,GRU4Rec", "--seeds=0"]) == 2
     assert cli.main(["--model=SASRec,GRU4Rec", "--seeds=2", "--seed=3"]) == 2
     assert cli.main(["--model=SASRec", "--budget=none"]) == 2
+    assert cli.main(["--model=SASRec,GRU4Rec", "--jobs=0"]) == 2
     args, rest = cli.build_parser().parse_known_args(["--model=SASRec", "--seed=3"])
     assert rest == ["--seed=3"] and not grid_command.wanted(args)  # a config option, not --seeds
 
@@ -314,6 +315,23 @@ def test_a_run_the_grid_left_unfinished_goes_on_from_its_last_epoch(mm_config, t
     # epoch 0 came from the state (its duration carried, not lost or retrained), epoch 1 ran now
     assert len(results[0].epoch_seconds) == 2 and results[0].epoch_seconds[0] == first_epoch[0]
     assert results[0].train_seconds > first_epoch[0]
+
+
+def test_runs_train_side_by_side_in_their_own_processes(mm_config, tmp_path):
+    import os
+
+    grid = GridSpec([Entry("GRU4Rec"), Entry("SASRec")], MM_SLICE, [1], tmp_path / "results", 1,
+                    [str(PROPERTIES_DIR / "grid.yaml")], {**mm_config, "MAX_ITEM_LIST_LENGTH": 10}, jobs=2)
+    outcomes = Grid(grid).run()
+    assert [len(o.ok_rows) for o in outcomes] == [1, 1], [o.error for o in outcomes]
+    # checkpoint names carry the pid of the process that trained them
+    pids = {row["checkpoint"].rsplit("-", 2)[1] for o in outcomes for row in o.ok_rows}
+    assert len(pids) == 2 and str(os.getpid()) not in pids
+    # trained again in this process (its own checkpoints: the others' states would be resumed)
+    serial = Grid(GridSpec(grid.entries, MM_SLICE, [1], tmp_path / "serial", 1, grid.config_files,
+                           {**grid.overrides, "checkpoint_dir": str(tmp_path / "serial_saved")})).run()
+    assert all(str(os.getpid()) in o.ok_rows[0]["checkpoint"] for o in serial)
+    assert [o.ok_rows[0]["test_ndcg@10"] for o in outcomes] == [o.ok_rows[0]["test_ndcg@10"] for o in serial]
 
 
 def test_each_run_records_the_commit_it_ran_from(tmp_path):

@@ -24,13 +24,16 @@ def add_arguments(parser) -> None:
                         help="run a grid of every model x seed: a count N (seeds 1..N) or a list such as 1,2,3")
     parser.add_argument("--budget", default=None,
                         help="configurations tried per model on validation, the defaults first (default 1: no tuning)")
+    parser.add_argument("--jobs", default=None,
+                        help="runs of a grid trained at once, each in its own process with its share of the threads (default 1)")
     parser.add_argument("--grid_config", default=str(GRID_CONFIG),
                         help="yaml of settings shared by every model of a grid ('' for none; default properties/grid.yaml)")
 
 
 def wanted(args) -> bool:
     """A grid rather than one run: several models, seeds, every preset, or a tuning budget."""
-    return "," in args.model or args.seeds is not None or args.variant == "all" or args.budget is not None
+    return ("," in args.model or args.seeds is not None or args.variant == "all" or args.budget is not None
+            or args.jobs is not None)
 
 
 def parse_seeds(value: str | None, overrides: dict) -> list[int]:
@@ -50,15 +53,23 @@ def parse_seeds(value: str | None, overrides: dict) -> list[int]:
     return list(range(1, numbers[0] + 1)) if "," not in value else numbers
 
 
-def parse_budget(value: str | None) -> int:
+def parse_count(option: str, value: str | None, fix: str) -> int:
+    """A positive integer option, 1 when not given."""
     try:
-        budget = 1 if value is None else int(value)
+        count = 1 if value is None else int(value)
     except ValueError:
-        budget = 0
-    if budget < 1:
-        raise ConfigError(f"Cannot read --budget={value}. Fix: give a positive integer, the same for every model "
-                          "(--budget=1, the default, trains the defaults only).")
-    return budget
+        count = 0
+    if count < 1:
+        raise ConfigError(f"Cannot read --{option}={value}. Fix: give a positive integer{fix}.")
+    return count
+
+
+def parse_budget(value: str | None) -> int:
+    return parse_count("budget", value, ", the same for every model (--budget=1, the default, trains the defaults only)")
+
+
+def parse_jobs(value: str | None) -> int:
+    return parse_count("jobs", value, " (--jobs=2 trains two runs at once; each takes half of the threads)")
 
 
 def grid_files(grid_config: str, config_files: list[str] | None) -> tuple[list[str], list[str]]:
@@ -104,6 +115,7 @@ def main(args, overrides: dict, argv: list[str]) -> int:
         reference = next((e for e in entries if e.model == REFERENCE_MODEL), None)
     seeds = parse_seeds(args.seeds, overrides)
     budget = parse_budget(args.budget)
+    jobs = parse_jobs(args.jobs)
     dataset = args.dataset or DEFAULT_DATASET
     files, grid_keys = grid_files(args.grid_config, split_files(args.config_files))
     comparison_folder = RESULTS_DIR / dataset
@@ -114,7 +126,7 @@ def main(args, overrides: dict, argv: list[str]) -> int:
     # Same config hash, same run: the ablation's reference preset and the comparison's
     # MDSRec are trained once between them, whichever command runs first.
     other_folder = comparison_folder if ablation else comparison_folder / "ablation"
-    spec = GridSpec(entries, dataset, seeds, folder, budget, files, overrides, reuse_dirs=[other_folder])
+    spec = GridSpec(entries, dataset, seeds, folder, budget, files, overrides, reuse_dirs=[other_folder], jobs=jobs)
     try:
         outcomes = Grid(spec).run()
     except KeyboardInterrupt:  # the grid has said what is kept and how to go on

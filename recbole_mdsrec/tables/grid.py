@@ -6,13 +6,21 @@ trained at the first seed and the best on validation wins; the winner then runs 
 seed (its first-seed run is the tuning run itself). Each run is recorded as soon as it
 ends; a run whose config hash is already recorded as successful is skipped, so rerunning
 the same command resumes; a run that raises is recorded as failed and the grid goes on.
+
+With ``jobs`` > 1, runs train in that many spawned processes at once, each on its share of
+the threads: entries go on side by side, and so do the seeds of an entry once its tuning
+has picked the winner. The grid's own bookkeeping stays in this process, under a lock.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
+import threading
 import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -48,6 +56,7 @@ class GridSpec:
     # Other results folders whose finished runs count here when the config hash is the same:
     # the ablation's `full` preset is MDSRec exactly as the comparison ran it.
     reuse_dirs: list[Path] = field(default_factory=list)
+    jobs: int = 1  # runs trained at once, each in its own process
 
 
 @dataclass
@@ -103,8 +112,12 @@ class Grid:
         self.total = 0
         self.position = 0
         self.started = clock()
-        self.run_seconds: list[float] = []  # runs trained in this process, for the estimate
+        self.run_seconds: list[float] = []  # runs trained by this grid, for the estimate
         self.code_version = code_version()
+        self._lock = threading.Lock()  # the bookkeeping above, and the stores, when jobs > 1
+        self._slots = threading.Semaphore(spec.jobs)
+        self._processes: ProcessPoolExecutor | None = None
+        self._stopping = False
 
     def _resolve(self, entry: Entry, params: dict, seed: int) -> Planned:
         from recbole_mdsrec.config import Config
@@ -153,25 +166,62 @@ class Grid:
 
     def run(self) -> list[Outcome]:
         plans = self.plan()
-        outcomes = []
         try:
-            for entry, candidates, size in plans:
-                if isinstance(candidates, str):
-                    outcomes.append(Outcome(entry, space_size=size, error=candidates))
-                else:
-                    outcomes.append(self._run_entry(entry, candidates, size))
+            with self._training_processes():
+                return self._map(lambda plan: self._plan_outcome(*plan), plans)
         except KeyboardInterrupt:
             LOG.warning("Interrupted during run %d of %d. Every finished run is in %s; run the same "
                         "command again to go on from there.", self.position, self.total, self.store.csv_path)
             raise
-        return outcomes
+
+    @contextmanager
+    def _training_processes(self):
+        if self.spec.jobs == 1:
+            yield
+            return
+        import torch
+
+        threads = max(1, torch.get_num_threads() // self.spec.jobs)
+        self._processes = ProcessPoolExecutor(self.spec.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                              max_tasks_per_child=1, initializer=torch.set_num_threads,
+                                              initargs=(threads,))
+        try:
+            yield
+        finally:
+            self._processes.shutdown(cancel_futures=True)
+            self._processes = None
+
+    def _map(self, fn, items: list) -> list:
+        """``[fn(item) for item in items]``, side by side when runs train in processes."""
+        if self._processes is None or len(items) < 2:
+            return [fn(item) for item in items]
+        threads = ThreadPoolExecutor(len(items))
+        try:
+            return list(threads.map(fn, items))
+        except BaseException:
+            self._stop_training()  # else the threads would wait for every run in progress
+            raise
+        finally:
+            threads.shutdown()
+
+    def _stop_training(self) -> None:
+        self._stopping = True
+        for child in multiprocessing.active_children():
+            child.terminate()  # its last epoch's training state is on disk: the rerun goes on from there
+
+    def _plan_outcome(self, entry: Entry, candidates: list[Planned] | str, size: int) -> Outcome:
+        if isinstance(candidates, str):
+            return Outcome(entry, space_size=size, error=candidates)
+        return self._run_entry(entry, candidates, size)
 
     def _run_entry(self, entry: Entry, candidates: list[Planned], size: int) -> Outcome:
         outcome = Outcome(entry, space_size=size)
         valid_metric = candidates[0].config["valid_metric"]
         if len(candidates) > 1:
-            outcome.tried = [self._execute(c, f"tuning {i} of {len(candidates)}: {tuning.describe(c.params)}")
-                             for i, c in enumerate(candidates, 1)]
+            outcome.tried = self._map(
+                lambda c: self._execute(c, f"tuning {candidates.index(c) + 1} of {len(candidates)}: "
+                                           f"{tuning.describe(c.params)}"),
+                candidates)
             try:
                 best = candidates[tuning.pick_winner(outcome.tried, valid_metric)]
             except ValueError:
@@ -182,35 +232,48 @@ class Grid:
         else:
             best, done = candidates[0], {}
         outcome.winner, outcome.config = best.params, best.config
-        for seed in self.spec.seeds:
-            if seed in done:
-                outcome.rows.append(done[seed])
-                continue
-            planned = best if seed == best.seed else self._resolve(entry, best.params, seed)
-            outcome.rows.append(self._execute(planned))
+        planned = [done.get(seed) or (best if seed == best.seed else self._resolve(entry, best.params, seed))
+                   for seed in self.spec.seeds]
+        outcome.rows = self._map(lambda p: p if isinstance(p, dict) else self._execute(p), planned)
         if not outcome.ok_rows:
             outcome.error = outcome.rows[0]["error"]
         return outcome
 
     def _execute(self, planned: Planned, stage: str = "") -> dict:
-        self.position += 1
-        where = f"run {self.position} of {self.total}: {planned.entry.label}, seed {planned.seed}" \
-                + (f" ({stage})" if stage else "")
-        finished = self.store.finished(planned.hash)
-        if finished is not None:
-            LOG.info("%s: finished before (config %s), skipped", where, planned.hash)
-            return finished
-        for other in self.reuse_stores:
-            finished = other.finished(planned.hash)
-            if finished is not None:
-                LOG.info("%s: finished in %s (config %s), reused", where, other.folder, planned.hash)
-                row = {**finished, "variant": planned.entry.variant or "", "params": json.dumps(planned.params)}
+        with self._slots:  # numbered and logged when it starts, not when it queues
+            if self._stopping:
+                raise KeyboardInterrupt
+            try:
+                row, new = self._train(planned, stage)
+            except KeyboardInterrupt:  # from a run's process: no other run may take its slot
+                self._stopping = True
+                raise
+        if new:
+            with self._lock:
                 self.store.record(row, planned.config)
-                return row
-        elapsed = self.clock() - self.started
-        left = (f"about {format_duration(sum(self.run_seconds) / len(self.run_seconds) * (self.total - self.position + 1))} left"
-                if self.run_seconds else "time left unknown until a run ends")
-        LOG.info("%s; elapsed %s, %s", where, format_duration(elapsed), left)
+        return row
+
+    def _where(self, planned: Planned, stage: str) -> str:
+        self.position += 1
+        return f"run {self.position} of {self.total}: {planned.entry.label}, seed {planned.seed}" \
+            + (f" ({stage})" if stage else "")
+
+    def _train(self, planned: Planned, stage: str) -> tuple[dict, bool]:
+        """The run's row, and whether it is new to this folder."""
+        with self._lock:
+            where = self._where(planned, stage)
+            finished = self.store.finished(planned.hash)
+            if finished is not None:
+                LOG.info("%s: finished before (config %s), skipped", where, planned.hash)
+                return finished, False
+            reused = self._reused_row(planned, where)
+            if reused is not None:
+                return reused, True
+            elapsed = self.clock() - self.started
+            runs_left = (self.total - self.position + 1) / self.spec.jobs
+            left = (f"about {format_duration(sum(self.run_seconds) / len(self.run_seconds) * runs_left)} left"
+                    if self.run_seconds else "time left unknown until a run ends")
+            LOG.info("%s; elapsed %s, %s", where, format_duration(elapsed), left)
 
         from recbole_mdsrec import runner
         from recbole_mdsrec.checkpoints import latest_training_state
@@ -218,25 +281,40 @@ class Grid:
         run_fn = self.run_fn or runner.run
         # One folder per run, so that a run the last grid left unfinished goes on from its last epoch.
         run_dir = Path(planned.config["checkpoint_dir"]) / "grid" / f"{self.spec.dataset}-{planned.hash}"
-        cmd_args = {**planned.cmd_args, "checkpoint_dir": str(run_dir)}
+        kwargs = {"cmd_args": {**planned.cmd_args, "checkpoint_dir": str(run_dir)}}
         state = latest_training_state(run_dir) if run_dir.is_dir() else None
         if state is not None:
             LOG.info("%s: going on from the interrupted run's training state %s", where, state)
+            kwargs["resume"] = str(state)
+        args = (planned.entry.model, self.spec.dataset, self.spec.config_files, planned.config_dict)
         start = self.clock()
         row = {"model": planned.entry.model, "variant": planned.entry.variant or "", "seed": planned.seed,
                "params": json.dumps(planned.params), "config_hash": planned.hash, "code_version": self.code_version}
         try:
-            result = run_fn(planned.entry.model, self.spec.dataset, self.spec.config_files, planned.config_dict,
-                            cmd_args=cmd_args, **({"resume": str(state)} if state is not None else {}))
+            if self._processes is None:
+                result = run_fn(*args, **kwargs)
+            else:
+                result = self._processes.submit(run_fn, *args, **kwargs).result()
         except Exception as error:  # noqa: BLE001 - a failing model must not stop the others
+            if self._stopping:  # the grid is being interrupted: not this run's failure
+                raise
             LOG.warning("%s failed: %s", where, one_line(error), exc_info=True)
             row.update(status="failed", error=one_line(error))
         else:
             row.update(status="ok", error="", **self._result_columns(result))
-        self.run_seconds.append(self.clock() - start)
         row["finished_at"] = datetime.now().isoformat(timespec="seconds")
-        self.store.record(row, planned.config)
-        return row
+        with self._lock:
+            self.run_seconds.append(self.clock() - start)
+        return row, True
+
+    def _reused_row(self, planned: Planned, where: str) -> dict | None:
+        """The run's row if another grid's folder (``reuse_dirs``) finished it."""
+        for other in self.reuse_stores:
+            finished = other.finished(planned.hash)
+            if finished is not None:
+                LOG.info("%s: finished in %s (config %s), reused", where, other.folder, planned.hash)
+                return {**finished, "variant": planned.entry.variant or "", "params": json.dumps(planned.params)}
+        return None
 
     @staticmethod
     def _result_columns(result) -> dict:
