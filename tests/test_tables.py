@@ -88,6 +88,20 @@ def test_table_marks_compares_and_says_where_mdsrec_loses(three_models):
     assert "- UniSRec, seed 1 (defaults): RuntimeError: boom" in lines
 
 
+def test_table_says_which_entries_reached_the_epoch_cap(three_models):
+    for o, epochs in zip(three_models, ([30, 12, 30], [7, 9, 11], [30, 30, 30])):
+        for row, e in zip(o.rows, epochs):
+            row.update(epochs=e, epoch_seconds=2.0 * e)
+    table = build_table(three_models, ReportInfo("t", "cmd", [1, 2, 3], 1, reference="MDSRec"))
+    lines = table.splitlines()
+    assert "| SASRec | 30, 12, 30 | 2/3 (cap 30) | 48.0 |" in lines
+    assert "| MDSRec | 7, 9, 11 | 0/3 (cap 30) | 18.0 |" in lines
+    assert "| GRU4Rec | 30, 30, 30 | 3/3 (cap 30) | 60.0 |" in lines
+    assert not any(line.startswith("| UniSRec | ") and "cap" in line for line in lines)  # it has no run
+    assert any(line.startswith("**2 of 3 entries reached the epoch cap** in at least one run (SASRec, GRU4Rec)")
+               for line in lines)
+
+
 def fake_result(model, config_dict, test=0.2, valid=None):
     values = {"recall@10": test * 1.5, "ndcg@10": test}
     valid_values = {"recall@10": (valid or test) * 1.5, "ndcg@10": valid or test}

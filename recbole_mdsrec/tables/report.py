@@ -109,6 +109,7 @@ def build_table(outcomes, info: ReportInfo) -> str:
     if ref is not None and others:
         lines += _comparison(info, metrics, ref, others, marks)
     lines += _tuning_section(outcomes, valid)
+    lines += _training_length_section(outcomes)
     failures = [(o.label, row) for o in outcomes for row in [*o.tried, *o.rows] if row["status"] != "ok"]
     failures = list({(label, row["config_hash"]): (label, row) for label, row in failures}.values())
     setup_failures = [o for o in outcomes if not o.rows and not o.tried and o.error]
@@ -172,6 +173,33 @@ def _tuning_section(outcomes, valid: str) -> list[str]:
         first = o.rows[0] if o.rows else None
         score = f"{first[column]:.{stats.DECIMALS}f}" if first and first.get(column) is not None else "—"
         lines.append(_row([o.label, f"{tried} of {o.space_size}", winner, score]))
+    return lines
+
+
+def _training_length_section(outcomes) -> list[str]:
+    """Epochs per run against the cap: a run that reached it had not stopped early, so its
+    entry is compared before convergence; the table says so rather than leave it to the csv."""
+    timed = [o for o in outcomes if o.ok_rows and o.config and all(r.get("epochs") is not None for r in o.ok_rows)]
+    if not timed:
+        return []
+    lines = ["", "## Training length", "",
+             "Epochs trained by each run (seed order), and the runs that reached the epoch cap instead of "
+             "stopping early on validation.", "",
+             _row(["Model", "Epochs", "Reached the cap", "Seconds per epoch (mean)"]), "|---|---|---|---|"]
+    capped = []
+    for o in timed:
+        cap = o.config["epochs"]
+        epochs = [row["epochs"] for row in o.ok_rows]
+        reached = sum(e >= cap for e in epochs)
+        seconds = [row["epoch_seconds"] for row in o.ok_rows if row.get("epoch_seconds") is not None]
+        if reached:
+            capped.append(o.label)
+        lines.append(_row([o.label, ", ".join(map(str, epochs)), f"{reached}/{len(epochs)} (cap {cap})",
+                           f"{sum(seconds) / len(seconds):.1f}" if seconds else "—"]))
+    if capped:
+        lines += ["", f"**{len(capped)} of {len(timed)} entries reached the epoch cap** in at least one run "
+                      f"({', '.join(capped)}): they may gain from more epochs (`--epochs=N`), so the table "
+                      "compares them before convergence."]
     return lines
 
 
