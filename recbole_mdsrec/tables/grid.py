@@ -225,15 +225,17 @@ class Grid:
             try:
                 best = candidates[tuning.pick_winner(outcome.tried, valid_metric)]
             except ValueError:
-                self.total -= len(self.spec.seeds) - 1
+                with self._lock:
+                    self.total -= len(self.spec.seeds) - 1
                 outcome.error = f"every tuning run failed; the first: {outcome.tried[0]['error']}"
                 return outcome
             done = {self.spec.seeds[0]: outcome.tried[candidates.index(best)]}
         else:
             best, done = candidates[0], {}
         outcome.winner, outcome.config = best.params, best.config
-        planned = [done.get(seed) or (best if seed == best.seed else self._resolve(entry, best.params, seed))
-                   for seed in self.spec.seeds]
+        with self._lock:  # RecBole's Config is not known to be thread-safe
+            planned = [done.get(seed) or (best if seed == best.seed else self._resolve(entry, best.params, seed))
+                       for seed in self.spec.seeds]
         outcome.rows = self._map(lambda p: p if isinstance(p, dict) else self._execute(p), planned)
         if not outcome.ok_rows:
             outcome.error = outcome.rows[0]["error"]
