@@ -209,25 +209,38 @@ def test_failing_model_is_recorded_and_the_others_complete(tmp_path):
     assert [(m, s) for m, s, _ in retry.calls] == [("GRU4Rec", 1), ("GRU4Rec", 2)]
 
 
-def test_tuning_chooses_on_validation_with_the_same_budget_for_every_model(tmp_path):
+def prefers_small_learning_rate(model, dataset, files, config_dict, cmd_args=None, saved=True):
+    """A stand-in run (module level: --jobs pickles it into its processes) where the smaller
+    learning rate is better on validation and worse on test."""
+    slow = config_dict.get("learning_rate") == 0.0005
+    return fake_result(model, config_dict, test=0.1 if slow else 0.3, valid=0.3 if slow else 0.1)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_tuning_chooses_on_validation_with_the_same_budget_for_every_model(tmp_path, jobs):
     def run(model, dataset, files, config_dict, cmd_args=None, saved=True):
         calls.append((model, cmd_args["seed"], config_dict.get("learning_rate")))
-        slow = config_dict.get("learning_rate") == 0.0005
-        # the smaller learning rate is better on validation and worse on test
-        return fake_result(model, config_dict, test=0.1 if slow else 0.3, valid=0.3 if slow else 0.1)
+        return prefers_small_learning_rate(model, dataset, files, config_dict, cmd_args)
 
     calls = []
-    outcomes = Grid(spec(tmp_path, models=("SASRec", "GRU4Rec"), seeds=(1, 2, 3), budget=3), run_fn=run).run()
+    models = ("SASRec", "GRU4Rec") if jobs == 1 else ("SASRec",)  # each process start costs seconds
+    grid = spec(tmp_path, models=models, seeds=(1, 2, 3), budget=3)
+    grid.jobs = jobs
+    outcomes = Grid(grid, run_fn=run if jobs == 1 else prefers_small_learning_rate).run()
     for o in outcomes:
         assert len(o.tried) == 3 and o.space_size == 4
         assert o.winner["learning_rate"] == 0.0005
         assert [row["seed"] for row in o.rows] == [1, 2, 3]
-    # tuning at the first seed only; the winner's first-seed run is reused
-    assert [(s, lr) for m, s, lr in calls if m == "SASRec"] == [(1, None), (1, 0.001), (1, 0.0005), (2, 0.0005), (3, 0.0005)]
-    assert len([c for c in calls if c[0] == "GRU4Rec"]) == 5
+    if jobs == 1:  # tuning at the first seed only; the winner's first-seed run is reused
+        assert [(s, lr) for m, s, lr in calls if m == "SASRec"] == \
+            [(1, None), (1, 0.001), (1, 0.0005), (2, 0.0005), (3, 0.0005)]
+        assert len([c for c in calls if c[0] == "GRU4Rec"]) == 5
+    else:  # the same runs, trained in other processes
+        assert len(read_runs(tmp_path)) == 5
     table = build_table(outcomes, ReportInfo("t", "cmd", [1, 2, 3], 3))
     assert "| SASRec | 3 of 4 | learning_rate=0.0005, hidden_dropout_prob=0.5 | 0.3000 |" in table.splitlines()
-    assert "| GRU4Rec | 3 of 4 | learning_rate=0.0005, dropout_prob=0.3 | 0.3000 |" in table.splitlines()
+    assert ("| GRU4Rec | 3 of 4 | learning_rate=0.0005, dropout_prob=0.3 | 0.3000 |" in table.splitlines()) \
+        == ("GRU4Rec" in models)
 
 
 def test_config_hash_ignores_paths_and_follows_results(tmp_path):
