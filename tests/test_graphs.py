@@ -7,8 +7,10 @@ be; features are the reference text/poster features of ../shared/datasets.
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
@@ -468,3 +470,31 @@ def test_load_or_build_hits_and_rebuilds_corrupt_files(modal, sequences, tmp_pat
         assert (load_or_build(tmp_path, key, builder) != first).nnz == 0  # the rebuilt file is good
     with pytest.raises(ConfigError):
         load_or_build(tmp_path, "../../etc/passwd", builder)
+
+
+def test_graphs_read_each_users_items_but_the_validation_and_test_targets(mm_config, mm_slice):
+    # The graphs must be blind to held-out targets: a leak would raise validation and test alike.
+    from conftest import MM_SLICE, build_model
+    from recbole_mdsrec.data.dataset import user_sequences
+
+    _, (train_data, valid_data, test_data), _ = build_model("MDSRec", mm_config)
+    train = train_data.dataset
+    uid, iid = train.uid_field, train.iid_field
+    user_tokens, item_tokens = train.field2id_token[uid], train.field2id_token[iid]
+    held_out: dict[str, list[str]] = {}
+    for split in (valid_data.dataset, test_data.dataset):
+        for user, item in zip(split.inter_feat[uid].numpy(), split.inter_feat[iid].numpy()):
+            held_out.setdefault(user_tokens[user], []).append(item_tokens[item])
+    raw = pd.read_csv(mm_slice / MM_SLICE / f"{MM_SLICE}.inter", sep="\t", dtype=str)
+    every_item = raw.groupby("user_id:token")["item_id:token"].apply(list).to_dict()
+
+    users, _ = user_sequences(train)
+    sequences = train.training_sequences()
+    assert len(users) == len(sequences) == len(every_item) == 100
+    for user, sequence in zip(users, sequences):
+        token = user_tokens[user]
+        seen = Counter(item_tokens[i] for i in sequence)
+        assert len(held_out[token]) == 2 and not seen & Counter(held_out[token])
+        assert seen + Counter(held_out[token]) == Counter(every_item[token])
+    with pytest.raises(RuntimeError, match="training split only"):
+        valid_data.dataset.training_sequences()
