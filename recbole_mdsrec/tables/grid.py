@@ -219,9 +219,9 @@ class Grid:
         valid_metric = candidates[0].config["valid_metric"]
         if len(candidates) > 1:
             outcome.tried = self._map(
-                lambda c: self._execute(c, f"tuning {candidates.index(c) + 1} of {len(candidates)}: "
-                                           f"{tuning.describe(c.params)}"),
-                candidates)
+                lambda numbered: self._execute(numbered[1], f"tuning {numbered[0]} of {len(candidates)}: "
+                                                            f"{tuning.describe(numbered[1].params)}"),
+                list(enumerate(candidates, 1)))
             try:
                 best = candidates[tuning.pick_winner(outcome.tried, valid_metric)]
             except ValueError:
@@ -284,7 +284,7 @@ class Grid:
         # One folder per run, so that a run the last grid left unfinished goes on from its last epoch.
         run_dir = Path(planned.config["checkpoint_dir"]) / "grid" / f"{self.spec.dataset}-{planned.hash}"
         kwargs = {"cmd_args": {**planned.cmd_args, "checkpoint_dir": str(run_dir)}}
-        state = latest_training_state(run_dir) if run_dir.is_dir() else None
+        state = latest_training_state(run_dir)
         if state is not None:
             LOG.info("%s: going on from the interrupted run's training state %s", where, state)
             kwargs["resume"] = str(state)
