@@ -20,6 +20,7 @@ import torch
 
 from recbole_mdsrec.compat import load_checkpoint, load_model_state
 from recbole_mdsrec.errors import DataError
+from recbole_mdsrec.files import atomic_write
 
 LAST_SUFFIX = ".last"
 
@@ -39,10 +40,8 @@ def last_state_path(best_checkpoint) -> Path:
 
 
 def atomic_torch_save(obj, path) -> None:
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, temporary, pickle_protocol=4)
-    os.replace(temporary, path)
+    with atomic_write(path) as f:
+        torch.save(obj, f, pickle_protocol=4)
 
 
 def latest_training_state(folder) -> Path | None:

@@ -144,7 +144,7 @@ HM_SLICE = "hm-slice"
 HM_SLICE_CUSTOMERS = 80  # ~150 items: the real encoders take ~0.1 s an item on 2 cores
 
 
-def _read_hm_slice(raw_dir: Path):
+def read_hm_slice(raw_dir: Path):
     """The real H&M data restricted to its first customers (by customer id)."""
     import dataclasses
 
@@ -167,6 +167,6 @@ def hm_slice(shared_root, tmp_path_factory) -> Path:
     require_shared(SHARED_RAW_ROOT / "hm")
     root = tmp_path_factory.mktemp("hmdata")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(prepare.DATASETS, HM_SLICE, prepare.DatasetSpec("hm", _read_hm_slice))
+        patch.setitem(prepare.DATASETS, HM_SLICE, prepare.DatasetSpec("hm", read_hm_slice))
         prepare.prepare_dataset(HM_SLICE, SHARED_RAW_ROOT, root, kcore=3, progress=False)
     return root

@@ -6,12 +6,16 @@ Everything runs on small slices of the real datasets so the file stays fast on 2
 import json
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import read_hm_slice
+from recbole_mdsrec.data import locate, prepare
 from recbole_mdsrec.data.encoders import CachedEncoder, ImageEncoder, PrecomputedEncoder, TextEncoder
 from recbole_mdsrec.data.feature_store import feature_path, load_modal_features
 from recbole_mdsrec.data.prepare import prepare_dataset
@@ -211,7 +215,38 @@ def test_prepare_hm_masks_products_without_text(tmp_path, text_encoder, image_en
     assert provenance["modalities"]["image"]["cache"]["encoded"] == 3
 
 
+def test_runs_started_together_prepare_a_dataset_once(tmp_path, monkeypatch):
+    # A grid with --jobs=2 on a fresh clone starts two runs at once on an unprepared dataset.
+    monkeypatch.setitem(prepare.DATASETS, "hm-first", prepare.DatasetSpec("hm", read_hm_slice))
+    real, preparing, calls = prepare.prepare_dataset, threading.Event(), []
+
+    def counted(name, *args, **kwargs):
+        calls.append(name)
+        preparing.set()
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(prepare, "prepare_dataset", counted)
+    config = {"dataset": "hm-first", "data_path": str(tmp_path / "hm-first")}
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(locate.ensure_dataset, config)
+        assert preparing.wait(120)
+        second = pool.submit(locate.ensure_dataset, config)  # while the first is encoding
+        first.result(), second.result()
+    assert calls == ["hm-first"]
+    assert (tmp_path / "hm-first" / "hm-first.features.json").is_file()
+
+
 # ---------------------------------------------------------------- errors a user can act on
+
+
+def test_a_run_on_a_dataset_without_files_says_where_they_go(tmp_path):
+    with pytest.raises(DataError) as err:
+        locate.ensure_dataset({"dataset": "ml-1m", "data_path": str(tmp_path / "ml-1m")})
+    assert str(tmp_path / "ml-1m" / "ml-1m.inter") in str(err.value) and "RecBole atomic files" in str(err.value)
+    with pytest.raises(DataError) as err:
+        locate.ensure_dataset({"dataset": "hm", "data_path": str(tmp_path / "hm")}, raw_root=tmp_path / "nowhere")
+    message = str(err.value)
+    assert str(tmp_path / "nowhere" / "hm") in message and "python -m recbole_mdsrec.prepare hm" in message
 
 
 def test_missing_raw_folder(tmp_path):

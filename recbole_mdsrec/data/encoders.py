@@ -21,8 +21,9 @@ from typing import Iterator, Protocol, Sequence, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from recbole_mdsrec.data.feature_store import atomic_write, validate_modal_arrays
+from recbole_mdsrec.data.feature_store import validate_modal_arrays
 from recbole_mdsrec.errors import DataError
+from recbole_mdsrec.files import atomic_write
 
 
 @runtime_checkable

@@ -12,18 +12,16 @@ untrusted source cannot run code.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from recbole_mdsrec.errors import DataError
+from recbole_mdsrec.files import atomic_write
 
 ARRAYS = ("tokens", "features", "mask")
 PADDING_TOKEN = "[PAD]"
@@ -55,35 +53,6 @@ def feature_path(dataset_dir, dataset_name: str, modality: str) -> Path:
     if folder.name != dataset_name:
         folder = folder / dataset_name
     return folder / f"{dataset_name}.{modality}.npz"
-
-
-@contextlib.contextmanager
-def atomic_write(path, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary file beside ``path`` and move it over ``path`` only on success.
-
-    A reader never sees a half-written file, and a crash leaves the old file in place.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        encoding = None if "b" in mode else "utf-8"
-        with os.fdopen(fd, mode, encoding=encoding, newline=None if encoding is None else "") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def save_modal_features(path, tokens, features, mask) -> Path:

@@ -6,6 +6,7 @@ from logging import getLogger
 from pathlib import Path
 
 from recbole_mdsrec.errors import DataError
+from recbole_mdsrec.files import exclusive_lock
 from recbole_mdsrec.paths import SHARED_RAW_ROOT
 
 
@@ -24,8 +25,13 @@ def ensure_dataset(config, raw_root: Path = SHARED_RAW_ROOT) -> None:
         return
     spec = DATASETS.get(name)
     if spec is not None and (raw_root / spec.raw_subdir).is_dir():
-        getLogger().info(f"Dataset '{name}' is not prepared yet: building it from {raw_root / spec.raw_subdir}")
-        prepare_dataset(name, raw_root, data_dir.parent, progress=True)
+        # Runs of a grid with --jobs (or two commands) start at once: one prepares, the
+        # others wait and find the files, rather than encoding everything again beside it
+        # and reading a folder whose tables are written but not yet complete.
+        with exclusive_lock(data_dir.parent / f".{name}.prepare.lock"):
+            if not (data_dir / f"{name}.inter").is_file():
+                getLogger().info(f"Dataset '{name}' is not prepared yet: building it from {raw_root / spec.raw_subdir}")
+                prepare_dataset(name, raw_root, data_dir.parent, progress=True)
         return
     if spec is not None:
         how = (f"the raw files are expected in {raw_root / spec.raw_subdir} (see dataset/README.md); "

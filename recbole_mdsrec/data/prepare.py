@@ -27,9 +27,10 @@ import numpy as np
 import pandas as pd
 
 from recbole_mdsrec.data.encoders import CachedEncoder, ImageEncoder, ModalEncoder, PrecomputedEncoder, TextEncoder
-from recbole_mdsrec.data.feature_store import atomic_write, feature_path, save_modal_features
+from recbole_mdsrec.data.feature_store import feature_path, save_modal_features
 from recbole_mdsrec.data.readers import RawDataset, kcore_filter, read_hm, read_movielens_100k, require_file
 from recbole_mdsrec.errors import DataError
+from recbole_mdsrec.files import atomic_write
 
 INTER_HEADER = {"user_id": "user_id:token", "item_id": "item_id:token", "rating": "rating:float", "timestamp": "timestamp:float"}
 ITEM_ID_HEADER = "item_id:token"

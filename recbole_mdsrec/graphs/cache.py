@@ -17,7 +17,7 @@ from typing import Callable, Optional, Union
 import numpy as np
 import scipy.sparse as sp
 
-from recbole_mdsrec.data.feature_store import atomic_write
+from recbole_mdsrec.files import atomic_write
 from recbole_mdsrec.errors import ConfigError
 
 #: Bump when the graph construction changes in a way the settings do not capture.

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from recbole_mdsrec.tables import stats, tuning
-from recbole_mdsrec.tables.store import NON_RESULT_KEYS, atomic_write
+from recbole_mdsrec.files import atomic_write, write_text_atomically
+from recbole_mdsrec.tables.store import NON_RESULT_KEYS
 
 # Options every table states, whatever the grid file sets: together they are the protocol.
 PROTOCOL_KEYS = ("eval_args", "metrics", "topk", "valid_metric", "epochs", "stopping_step", "eval_step",
@@ -228,17 +228,17 @@ def draw_chart(outcomes, path: Path, title: str) -> None:
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_write(path) as f:
+            fig.savefig(f, format="png", dpi=120)
+    finally:
+        plt.close(fig)
 
 
 def write_report(outcomes, info: ReportInfo, folder: Path) -> Path:
     folder = Path(folder)
     table = folder / "table.md"
-    atomic_write(table, build_table(outcomes, info))
+    write_text_atomically(table, build_table(outcomes, info))
     if any(o.ok_rows for o in outcomes):
         draw_chart(outcomes, folder / "chart.png", info.title)
     return table

@@ -1,30 +1,23 @@
 """The results folder of a grid: ``runs.csv`` (one row per run) and ``configs/`` (the
 resolved config of each run). Every write replaces the whole file through a temporary
-file and ``os.replace``, so an interrupt leaves either the old or the new file, never a
+file (``recbole_mdsrec/files.py``), so an interrupt leaves either the old or the new file, never a
 torn one, and each run is on disk as soon as it ends. Two grids may share a folder (two
 commands on one dataset at once): each write re-reads ``runs.csv`` under a lock and adds
 its row to what is there, so neither loses the other's runs."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import enum
 import hashlib
 import io
 import json
-import os
 import subprocess
-import tempfile
 from pathlib import Path
 
 import yaml
 
-try:
-    import fcntl
-except ImportError:  # not POSIX: grids sharing a folder are not locked against each other
-    fcntl = None
-
+from recbole_mdsrec.files import exclusive_lock, write_text_atomically
 from recbole_mdsrec.tables.stats import metric_sort_key
 
 # Keys that place files, pick hardware or shape logging: they never change a result, so
@@ -73,20 +66,6 @@ def config_hash(plain: dict) -> str:
             if k not in NON_RESULT_KEYS and not (k in NEUTRAL_DEFAULTS and v == NEUTRAL_DEFAULTS[k])}
     text = json.dumps(kept, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _parse(column: str, text: str):
@@ -142,14 +121,6 @@ class RunStore:
                 row = {column: _parse(column, text) for column, text in raw.items()}
                 self.rows[row["config_hash"]] = row
 
-    @contextlib.contextmanager
-    def _locked(self):
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / ".runs.csv.lock", "w") as lock:
-            if fcntl is not None:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
-
     def finished(self, hash_: str) -> dict | None:
         """The successful run with this config hash, if any (failed runs are tried again)."""
         self._reload()  # runs.csv is only ever replaced whole, so reading needs no lock
@@ -161,12 +132,12 @@ class RunStore:
 
     def record(self, row: dict, config: dict) -> None:
         """Write the run's config, then its row; both are complete on disk when this returns."""
-        atomic_write(self.config_path(row["model"], row["variant"], row["config_hash"]),
-                     yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
-        with self._locked():
+        write_text_atomically(self.config_path(row["model"], row["variant"], row["config_hash"]),
+                              yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+        with exclusive_lock(self.folder / ".runs.csv.lock"):
             self._reload()
             self.rows[row["config_hash"]] = row
-            atomic_write(self.csv_path, self._csv_text())
+            write_text_atomically(self.csv_path, self._csv_text())
 
     def _csv_text(self) -> str:
         metric_columns = sorted({c for row in self.rows.values() for c in row if c.startswith(METRIC_PREFIXES)},
