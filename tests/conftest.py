@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 import torch
 
+from recbole_mdsrec.graphs.behavior import cooccurrence
 from recbole_mdsrec.paths import SHARED_RAW_ROOT
 
 # One intra-op thread: the test models are small, and with other busy processes on the
@@ -170,3 +172,40 @@ def hm_slice(shared_root, tmp_path_factory) -> Path:
         patch.setitem(prepare.DATASETS, HM_SLICE, prepare.DatasetSpec("hm", read_hm_slice))
         prepare.prepare_dataset(HM_SLICE, SHARED_RAW_ROOT, root, kcore=3, progress=False)
     return root
+
+
+# --- MovieLens-100K by its own ids, for the graph tests ------------------------------
+
+N_ITEMS = 1683  # ids 1..1682 and the padding id 0
+
+
+
+@pytest.fixture(scope="session")
+def sequences(shared_root) -> list[np.ndarray]:
+    """Each user's items in time order (stable: timestamp, then file order)."""
+    ratings = read_ml100k_ratings(shared_root / "raw" / "ml-100k")
+    users, items, times = (ratings[c].to_numpy() for c in ("user_id", "item_id", "timestamp"))
+    order = np.lexsort((times, users))  # lexsort is stable
+    users, items = users[order], items[order]
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    return np.split(items, starts[1:])
+
+
+def _with_padding(array: np.ndarray) -> np.ndarray:
+    return np.concatenate([np.zeros((1, *array.shape[1:]), array.dtype), array])
+
+
+@pytest.fixture(scope="session")
+def modal(shared_root) -> dict:
+    """Features [1683, d] with a zero padding row, and the masks (row 0 False)."""
+    folder = require_shared(shared_root / "reference" / "ml-100k-mm")
+    image_mask = _with_padding(np.load(folder / "image_mask.npy"))
+    return {
+        "text": (_with_padding(np.load(folder / "text_feat.npy")), np.r_[False, np.ones(N_ITEMS - 1, bool)]),
+        "image": (_with_padding(np.load(folder / "image_feat.npy")), image_mask),
+    }
+
+
+@pytest.fixture(scope="session")
+def behavior(sequences) -> sp.csr_matrix:
+    return cooccurrence(sequences, N_ITEMS, window=3)

@@ -12,7 +12,7 @@ from recbole_mdsrec.graphs import build
 from recbole_mdsrec.graphs.build import build_modal_graph, knn_edges
 from recbole_mdsrec.graphs.clustered import clustered_topk_neighbours
 from recbole_mdsrec.graphs.knn import topk_neighbours
-from test_graphs import assert_topk_equal, behavior, dense_scores, first_items, modal, sequences  # noqa: F401
+from test_graphs import assert_topk_equal, dense_scores, first_items
 
 
 def recall(approx: torch.Tensor, exact: torch.Tensor) -> float:

@@ -12,55 +12,17 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import read_ml100k_ratings, require_shared
+from conftest import N_ITEMS
 from recbole_mdsrec.errors import ConfigError, DataError
 from recbole_mdsrec.graphs import knn
 from recbole_mdsrec.graphs.behavior import cooccurrence
 from recbole_mdsrec.graphs.build import build_modal_graph, knn_edges, propagate, to_torch_sparse
 from recbole_mdsrec.graphs.cache import graph_cache_key, load_or_build
 from recbole_mdsrec.graphs.knn import topk_neighbours
-
-N_ITEMS = 1683  # ids 1..1682 and the padding id 0
-
-
-# --- real data ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def sequences(shared_root) -> list[np.ndarray]:
-    """Each user's items in time order (stable: timestamp, then file order)."""
-    ratings = read_ml100k_ratings(shared_root / "raw" / "ml-100k")
-    users, items, times = (ratings[c].to_numpy() for c in ("user_id", "item_id", "timestamp"))
-    order = np.lexsort((times, users))  # lexsort is stable
-    users, items = users[order], items[order]
-    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
-    return np.split(items, starts[1:])
-
-
-def _with_padding(array: np.ndarray) -> np.ndarray:
-    return np.concatenate([np.zeros((1, *array.shape[1:]), array.dtype), array])
-
-
-@pytest.fixture(scope="module")
-def modal(shared_root) -> dict:
-    """Features [1683, d] with a zero padding row, and the masks (row 0 False)."""
-    folder = require_shared(shared_root / "reference" / "ml-100k-mm")
-    image_mask = _with_padding(np.load(folder / "image_mask.npy"))
-    return {
-        "text": (_with_padding(np.load(folder / "text_feat.npy")), np.r_[False, np.ones(N_ITEMS - 1, bool)]),
-        "image": (_with_padding(np.load(folder / "image_feat.npy")), image_mask),
-    }
-
-
-@pytest.fixture(scope="module")
-def behavior(sequences) -> sp.csr_matrix:
-    return cooccurrence(sequences, N_ITEMS, window=3)
-
 
 def first_items(n: int, modal: dict, sequences, modality: str = "image"):
     """Features, mask and co-occurrence restricted to items 1..n (sequences filtered)."""
