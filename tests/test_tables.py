@@ -300,6 +300,10 @@ def test_command_line_grid_and_ablation(tmp_path, monkeypatch):
     assert cli.main(["--model=SASRec,GRU4Rec", "--seeds=2", "--seed=3"]) == 2
     assert cli.main(["--model=SASRec", "--budget=none"]) == 2
     assert cli.main(["--model=SASRec,GRU4Rec", "--jobs=0"]) == 2
+    # A trial grid in a folder of its own leaves the tables under results/ as they are.
+    assert cli.main(["--model=SASRec", f"--dataset={DATASET}", "--results_dir=trials", "--gpu_id="]) == 0
+    assert (tmp_path / "trials" / DATASET / "table.md").is_file()
+    assert "GRU4Rec" in (folder / "table.md").read_text()
     args, rest = cli.build_parser().parse_known_args(["--model=SASRec", "--seed=3"])
     assert rest == ["--seed=3"] and not grid_command.wanted(args)  # a config option, not --seeds
 

@@ -1,5 +1,5 @@
-"""The ``run.py`` options behind side-by-side tables (``--seeds``, ``--budget``,
-``--grid_config``) and the grid command they start."""
+"""The ``run.py`` options behind side-by-side tables (``--seeds``, ``--budget``, ``--jobs``,
+``--results_dir``, ``--grid_config``) and the grid command they start."""
 
 from __future__ import annotations
 
@@ -26,14 +26,18 @@ def add_arguments(parser) -> None:
                         help="configurations tried per model on validation, the defaults first (default 1: no tuning)")
     parser.add_argument("--jobs", default=None,
                         help="runs of a grid trained at once, each in its own process with its share of the threads (default 1)")
+    parser.add_argument("--results_dir", default=None,
+                        help="folder of the grid's results, one sub-folder per dataset (default results/); "
+                        "a scratch folder keeps trial grids out of the committed tables")
     parser.add_argument("--grid_config", default=str(GRID_CONFIG),
                         help="yaml of settings shared by every model of a grid ('' for none; default properties/grid.yaml)")
 
 
 def wanted(args) -> bool:
-    """A grid rather than one run: several models, seeds, every preset, or a tuning budget."""
+    """A grid rather than one run: several models, seeds, every preset, a tuning budget, jobs,
+    or a results folder to write."""
     return ("," in args.model or args.seeds is not None or args.variant == "all" or args.budget is not None
-            or args.jobs is not None)
+            or args.jobs is not None or args.results_dir is not None)
 
 
 def parse_seeds(value: str | None, overrides: dict) -> list[int]:
@@ -118,7 +122,7 @@ def main(args, overrides: dict, argv: list[str]) -> int:
     jobs = parse_jobs(args.jobs)
     dataset = args.dataset or DEFAULT_DATASET
     files, grid_keys = grid_files(args.grid_config, split_files(args.config_files))
-    comparison_folder = RESULTS_DIR / dataset
+    comparison_folder = Path(args.results_dir or RESULTS_DIR) / dataset
     folder = comparison_folder / "ablation" if ablation else comparison_folder
     command = shlex.join(["python", "run.py", *argv])
 
