@@ -7,8 +7,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recbole_mdsrec.tables import stats, tuning
 from recbole_mdsrec.files import atomic_write, write_text_atomically
+from recbole_mdsrec.tables import stats, tuning
 from recbole_mdsrec.tables.store import NON_RESULT_KEYS
 
 # Options every table states, whatever the grid file sets: together they are the protocol.
