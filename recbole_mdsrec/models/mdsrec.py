@@ -18,17 +18,31 @@ from recbole_mdsrec import compat  # noqa: F401  (before RecBole is used)
 from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.model.loss import BPRLoss
 
-from recbole_mdsrec.graphs.build import SEARCHES, propagate
+from recbole_mdsrec.graphs.build import EDGE_WEIGHTS, MODES as GRAPH_MODES, SEARCHES, SYMMETRIC, propagate
 from recbole_mdsrec.models.layers import (
     FeatureProjection, Fusion, InterestCentralizedReadout, SequenceBranch, normal_init,
 )
 from recbole_mdsrec.models.options import choice, modal_features_of
 
 
+def graph_settings(config) -> dict:
+    """The RGC options of ``config`` as ``MultimodalSequentialDataset.modal_graph`` takes them."""
+    return {
+        "mode": choice(config, "graph_mode", GRAPH_MODES),
+        "k": config["knn_k"],
+        "beta": config["behavior_beta"],
+        "window": config["behavior_window"],
+        "self_loop": config["graph_self_loop"],
+        "edge_weight": choice(config, "graph_edge_weight", EDGE_WEIGHTS),
+        "symmetric": choice(config, "graph_symmetric", SYMMETRIC),
+        "search": choice(config, "graph_search", SEARCHES),
+        "n_clusters": config["graph_clusters"],
+        "n_probe": config["graph_probe"],
+    }
+
+
 class MDSRec(SequentialRecommender):
     dataset_class = "MultimodalSequentialDataset"
-
-    GRAPH_MODES = ("behavior_knn", "modal_knn", "behavior_weighted")
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
@@ -46,25 +60,14 @@ class MDSRec(SequentialRecommender):
         ica_readout = config["ica_readout"]
         if ica_readout:
             choice(config, "ica_center", InterestCentralizedReadout.CENTERS)
-        graph_settings = {
-            "mode": choice(config, "graph_mode", self.GRAPH_MODES),
-            "k": config["knn_k"],
-            "beta": config["behavior_beta"],
-            "window": config["behavior_window"],
-            "self_loop": config["graph_self_loop"],
-            "edge_weight": choice(config, "graph_edge_weight", ("binary", "similarity")),
-            "symmetric": choice(config, "graph_symmetric", ("max", "mean")),
-            "search": choice(config, "graph_search", SEARCHES),
-            "n_clusters": config["graph_clusters"],
-            "n_probe": config["graph_probe"],
-        }
+        settings = graph_settings(config)
 
         # frozen inputs: features, masks and graphs are buffers, not parameters
         for m in self.modalities:
             self.register_buffer(f"features_{m}", features[m], persistent=False)
             self.register_buffer(f"mask_{m}", masks[m], persistent=False)
             if self.n_graph_layers > 0:
-                self.register_buffer(f"graph_{m}", dataset.modal_graph(m, graph_settings), persistent=False)
+                self.register_buffer(f"graph_{m}", dataset.modal_graph(m, settings), persistent=False)
 
         # define layers and loss
         self.item_embedding = nn.Embedding(self.n_items, self.hidden_size, padding_idx=0)

@@ -1,0 +1,153 @@
+"""How much next-item signal MDSRec's item graphs carry, before any training.
+
+    python -m recbole_mdsrec.graph_signal --dataset=ml-100k-mm [--betas=0.2,0.5,1] [--key=value ...]
+
+RGC smooths each item's vector with its graph neighbours', so a graph helps ranking where
+the item a user takes next is often a neighbour of the items just taken. For each
+modality and each ``graph_mode`` (``behavior_weighted`` at every ``--betas`` value), the
+graphs are built exactly as MDSRec builds them (training split only, the run's other
+options, the same cache), and the report gives, over users: how often the *validation*
+item is a neighbour of the user's last training item, against the share of items a
+neighbour list covers (what random neighbours would reach), and how much the modalities'
+neighbour lists overlap (the "difference in item relationships" the method rests on).
+Test items are never read: the report can choose options without touching the test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from recbole_mdsrec.errors import ConfigError, UserInputError
+from recbole_mdsrec.graphs.build import MODES
+
+
+@dataclass(frozen=True)
+class GraphSignal:
+    modality: str
+    graph: str                 # "behavior_knn", "behavior_weighted (beta=0.5)", ...
+    neighbours: float          # mean neighbours per item, self excluded
+    hit_rate: float            # share of users whose validation item neighbours their last training item
+    random_rate: float         # the same for neighbour lists drawn at random: neighbours / (items - 1)
+
+    @property
+    def lift(self) -> float:
+        return self.hit_rate / self.random_rate if self.random_rate else float("nan")
+
+
+def neighbour_lists(graph) -> sp.csr_matrix:
+    """A modal graph (torch sparse CSR, as ``modal_graph`` gives it) as a boolean CSR without self loops."""
+    n = graph.shape[0]
+    lists = sp.csr_matrix((np.ones(graph.values().shape[0], dtype=bool), graph.col_indices().numpy(),
+                           graph.crow_indices().numpy()), shape=(n, n))
+    lists.setdiag(False)
+    lists.eliminate_zeros()
+    return lists
+
+
+def hit_rate(neighbours: sp.csr_matrix, last_items: np.ndarray, next_items: np.ndarray) -> float:
+    """Share of the pairs whose next item is among the last item's neighbours."""
+    hits = np.asarray(neighbours[last_items, next_items]).ravel()
+    return float(hits.mean()) if len(hits) else float("nan")
+
+
+def overlap(a: sp.csr_matrix, b: sp.csr_matrix) -> float:
+    """Mean over items with neighbours in both graphs of |N_a ∩ N_b| / min(|N_a|, |N_b|)."""
+    shared = np.asarray(a.multiply(b).sum(1)).ravel()
+    smaller = np.minimum(np.diff(a.indptr), np.diff(b.indptr))
+    both = smaller > 0
+    return float((shared[both] / smaller[both]).mean()) if both.any() else float("nan")
+
+
+def validation_pairs(valid_dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's last training item and validation item (internal ids), from the validation split."""
+    history = valid_dataset.inter_feat[valid_dataset.item_id_list_field].numpy()
+    lengths = valid_dataset.inter_feat[valid_dataset.item_list_length_field].numpy()
+    targets = valid_dataset.inter_feat[valid_dataset.iid_field].numpy()
+    return np.array(history[np.arange(len(history)), lengths - 1]), np.array(targets)
+
+
+def graph_variants(settings: dict, betas: list[float]) -> list[tuple[str, dict]]:
+    variants = [(mode, {**settings, "mode": mode}) for mode in MODES if mode != "behavior_weighted"]
+    variants += [(f"behavior_weighted (beta={beta:g})", {**settings, "mode": "behavior_weighted", "beta": beta})
+                 for beta in betas]
+    return variants
+
+
+def measure(config, betas: list[float]) -> tuple[list[GraphSignal], dict[str, float]]:
+    """Signals of every modality × graph variant, and the modalities' neighbour overlap per
+    variant (when there are two or more modalities: the mean over pairs)."""
+    from recbole_mdsrec.data.locate import ensure_dataset
+    from recbole_mdsrec.models.mdsrec import graph_settings
+    from recbole_mdsrec.registry import create_dataset
+
+    ensure_dataset(config)
+    dataset = create_dataset(config)
+    train, valid, _ = dataset.build()  # test rows are never looked at
+    last, target = validation_pairs(valid)
+    signals, overlaps = [], {}
+    for name, settings in graph_variants(graph_settings(config), betas):
+        lists = {m: neighbour_lists(train.modal_graph(m, settings)) for m in dataset.modalities}
+        for m, neighbours in lists.items():
+            mean_degree = neighbours.sum() / max(int((np.diff(neighbours.indptr) > 0).sum()), 1)
+            signals.append(GraphSignal(m, name, float(mean_degree), hit_rate(neighbours, last, target),
+                                       float(mean_degree) / (dataset.item_num - 2)))
+        pairs = [(a, b) for i, a in enumerate(dataset.modalities) for b in dataset.modalities[i + 1:]]
+        if pairs:
+            overlaps[name] = float(np.mean([overlap(lists[a], lists[b]) for a, b in pairs]))
+    return signals, overlaps
+
+
+def report(signals: list[GraphSignal], overlaps: dict[str, float]) -> str:
+    lines = ["| modality | graph | neighbours per item | validation item a neighbour of the last item | random neighbours | lift |",
+             "|---|---|---|---|---|---|"]
+    for s in signals:
+        lines.append(f"| {s.modality} | {s.graph} | {s.neighbours:.1f} | {s.hit_rate:.4f} | {s.random_rate:.4f} | {s.lift:.1f}× |")
+    if overlaps:
+        lines += ["", "| graph | neighbour overlap between modalities |", "|---|---|"]
+        lines += [f"| {name} | {value:.2f} |" for name, value in overlaps.items()]
+    return "\n".join(lines)
+
+
+def parse_betas(value: str) -> list[float]:
+    try:
+        betas = [float(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        betas = []
+    if not betas or any(not np.isfinite(b) or b < 0 for b in betas):
+        raise ConfigError(f"Cannot read --betas={value}. Fix: give non-negative numbers, e.g. --betas=0.2,0.5,1.")
+    return betas
+
+
+def main(argv: list[str]) -> int:
+    from recbole_mdsrec.cli import parse_overrides
+    from recbole_mdsrec.config import Config
+
+    parser = argparse.ArgumentParser(prog="python -m recbole_mdsrec.graph_signal", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", "-d", default=None, help="dataset name (default: ml-100k-mm)")
+    parser.add_argument("--betas", default="0.2,0.5,1", help="behavior_beta values of behavior_weighted (default 0.2,0.5,1)")
+    parser.add_argument("--config_files", default=None, help="yaml files, comma-separated, as for run.py")
+    args, rest = parser.parse_known_args(argv)
+    try:
+        overrides = parse_overrides(rest)
+        betas = parse_betas(args.betas)
+        files = [f for f in (args.config_files or "").split(",") if f] or None
+        config = Config("MDSRec", args.dataset, files, cmd_args={"state": "WARNING", **overrides})
+        signals, overlaps = measure(config, betas)
+    except UserInputError as error:
+        logging.shutdown()
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"Graph signal on {config['dataset']} (knn_k={config['knn_k']}, behavior_window={config['behavior_window']}; "
+          "validation items only):\n")
+    print(report(signals, overlaps))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
