@@ -79,10 +79,18 @@ def graph_variants(settings: dict, betas: list[float]) -> list[tuple[str, dict]]
     return variants
 
 
-def measure(config, betas: list[float]) -> tuple[list[GraphSignal], dict[str, float]]:
+@dataclass
+class Measurement:
+    signals: list[GraphSignal]
+    overlaps: dict[str, float]   # graph variant -> neighbour overlap between modalities (mean over pairs)
+    cooccurring: float           # items an item co-occurs with in the training part, mean over items that have any
+
+
+def measure(config, betas: list[float]) -> Measurement:
     """Signals of every modality × graph variant, and the modalities' neighbour overlap per
-    variant (when there are two or more modalities: the mean over pairs)."""
+    variant (when there are two or more modalities)."""
     from recbole_mdsrec.data.locate import ensure_dataset
+    from recbole_mdsrec.graphs.behavior import cooccurrence
     from recbole_mdsrec.models.mdsrec import graph_settings
     from recbole_mdsrec.registry import create_dataset
 
@@ -90,8 +98,11 @@ def measure(config, betas: list[float]) -> tuple[list[GraphSignal], dict[str, fl
     dataset = create_dataset(config)
     train, valid, _ = dataset.build()  # test rows are never looked at
     last, target = validation_pairs(valid)
+    settings = graph_settings(config)
+    counts = cooccurrence(train.training_sequences(), dataset.item_num, window=settings["window"]).tocsr()
+    per_item = np.diff(counts.indptr)
     signals, overlaps = [], {}
-    for name, settings in graph_variants(graph_settings(config), betas):
+    for name, settings in graph_variants(settings, betas):
         lists = {m: neighbour_lists(train.modal_graph(m, settings)) for m in dataset.modalities}
         for m, neighbours in lists.items():
             mean_degree = neighbours.sum() / max(int((np.diff(neighbours.indptr) > 0).sum()), 1)
@@ -100,17 +111,17 @@ def measure(config, betas: list[float]) -> tuple[list[GraphSignal], dict[str, fl
         pairs = [(a, b) for i, a in enumerate(dataset.modalities) for b in dataset.modalities[i + 1:]]
         if pairs:
             overlaps[name] = float(np.mean([overlap(lists[a], lists[b]) for a, b in pairs]))
-    return signals, overlaps
+    return Measurement(signals, overlaps, float(per_item[per_item > 0].mean()))
 
 
-def report(signals: list[GraphSignal], overlaps: dict[str, float]) -> str:
+def report(measurement: Measurement) -> str:
     lines = ["| modality | graph | neighbours per item | validation item a neighbour of the last item | random neighbours | lift |",
              "|---|---|---|---|---|---|"]
-    for s in signals:
+    for s in measurement.signals:
         lines.append(f"| {s.modality} | {s.graph} | {s.neighbours:.1f} | {s.hit_rate:.4f} | {s.random_rate:.4f} | {s.lift:.1f}× |")
-    if overlaps:
+    if measurement.overlaps:
         lines += ["", "| graph | neighbour overlap between modalities |", "|---|---|"]
-        lines += [f"| {name} | {value:.2f} |" for name, value in overlaps.items()]
+        lines += [f"| {name} | {value:.2f} |" for name, value in measurement.overlaps.items()]
     return "\n".join(lines)
 
 
@@ -138,14 +149,15 @@ def main(argv: list[str]) -> int:
         betas = parse_betas(args.betas)
         files = [f for f in (args.config_files or "").split(",") if f] or None
         config = Config("MDSRec", args.dataset, files, cmd_args={"state": "WARNING", **overrides})
-        signals, overlaps = measure(config, betas)
+        measurement = measure(config, betas)
     except UserInputError as error:
         logging.shutdown()
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"Graph signal on {config['dataset']} (knn_k={config['knn_k']}, behavior_window={config['behavior_window']}; "
-          "validation items only):\n")
-    print(report(signals, overlaps))
+          f"validation items only). An item co-occurs with {measurement.cooccurring:.1f} others on average "
+          "in the training part.\n")
+    print(report(measurement))
     return 0
 
 

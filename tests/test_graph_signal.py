@@ -31,10 +31,12 @@ def test_pairs_are_each_users_last_training_item_and_validation_item(mm_config):
 
 def test_report_over_graph_modes(mm_config):
     config = Config("MDSRec", MM_SLICE, config_dict=mm_config)
-    signals, overlaps = graph_signal.measure(config, [0.5, 1000.0])
+    measurement = graph_signal.measure(config, [0.5, 1000.0])
+    signals, overlaps = measurement.signals, measurement.overlaps
     names = ["behavior_knn", "modal_knn", "behavior_weighted (beta=0.5)", "behavior_weighted (beta=1000)"]
     assert [(s.graph, s.modality) for s in signals] == [(n, m) for n in names for m in ("image", "text")]
-    others = create_dataset(config).item_num - 2  # every item but the padding id and the item itself
+    dataset = create_dataset(config)
+    others = dataset.item_num - 2  # every item but the padding id and the item itself
     for s in signals:
         assert 0 <= s.hit_rate <= 1 and s.neighbours >= 1
         assert s.random_rate == pytest.approx(s.neighbours / others)
@@ -45,7 +47,15 @@ def test_report_over_graph_modes(mm_config):
     assert overlaps["behavior_weighted (beta=1000)"] > 0.5 > 0.1 > overlaps["modal_knn"]
     image = {s.graph: s.hit_rate for s in signals if s.modality == "image"}
     assert image["behavior_weighted (beta=1000)"] > 3 * image["modal_knn"]
-    table = graph_signal.report(signals, overlaps)
+    partners: dict[int, set] = {}
+    for sequence in dataset.build()[0].training_sequences():
+        for p, item in enumerate(sequence):
+            for other in sequence[p + 1:p + 1 + config["behavior_window"]]:
+                if other != item:
+                    partners.setdefault(item, set()).add(other)
+                    partners.setdefault(other, set()).add(item)
+    assert measurement.cooccurring == pytest.approx(np.mean([len(s) for s in partners.values()]))
+    table = graph_signal.report(measurement)
     assert table.count("\n| image |") == 4 and "neighbour overlap between modalities" in table
 
 
