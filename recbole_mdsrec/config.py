@@ -112,12 +112,22 @@ class Config(RecBoleConfig):
             )
 
 
+def data_root(config: RecBoleConfig) -> str:
+    """The data root a config was made from: RecBole keeps ``<root>/<dataset>`` in ``data_path``."""
+    return os.path.dirname(os.path.normpath(config["data_path"]))
+
+
+def set_data_root(config: RecBoleConfig, root: str) -> None:
+    """Point ``config`` at the same dataset under another data root, as RecBole would have."""
+    config["data_path"] = os.path.join(root, config["dataset"])
+
+
 def restored_config(config: RecBoleConfig) -> RecBoleConfig:
     """A config unpickled from a checkpoint, completed with the keys the plugin's yaml gained
     after it was saved. A new key's default is, by this project's rule, the behaviour the code
     had before the key existed, so a saved run resumes or reloads unchanged across upgrades;
     keys the saved config holds keep their values."""
-    current = Config(config["model"], config["dataset"], config_dict={"data_path": os.path.dirname(config["data_path"])})
+    current = Config(config["model"], config["dataset"], config_dict={"data_path": data_root(config)})
     for key, value in current.final_config_dict.items():
         if key not in config.final_config_dict:
             config[key] = value

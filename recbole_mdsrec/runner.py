@@ -4,7 +4,6 @@ imports ray, and ray needs the ``pkg_resources`` that setuptools >= 81 removed).
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from logging import getLogger
@@ -18,7 +17,7 @@ from recbole.utils import get_trainer, init_logger, init_seed, set_color
 from recbole_mdsrec.checkpoints import (
     load_training_state, restore_training_state, save_training_state, unique_checkpoint_path,
 )
-from recbole_mdsrec.config import Config, restored_config
+from recbole_mdsrec.config import Config, restored_config, set_data_root
 from recbole_mdsrec.data.locate import ensure_dataset
 from recbole_mdsrec.launch import configure_torch
 from recbole_mdsrec.models.fast_layers import use_fast_layers
@@ -93,7 +92,10 @@ def resumed_config(state: dict, cmd_args=None) -> Config:
     ``data_path`` is the data root, as on any command line; the config holds root/dataset."""
     config = restored_config(state["config"])
     for key, value in config._convert_config_dict(dict(cmd_args or {})).items():
-        config[key] = os.path.join(value, config["dataset"]) if key == "data_path" else value
+        if key == "data_path":
+            set_data_root(config, value)
+        else:
+            config[key] = value
     return config
 
 

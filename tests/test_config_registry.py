@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from recbole_mdsrec import registry
-from recbole_mdsrec.config import Config
+from recbole_mdsrec.config import Config, data_root, set_data_root
 from recbole_mdsrec.errors import ConfigError
 
 
@@ -50,3 +50,12 @@ def test_precedence_plugin_yaml_then_file_then_command_line(tmp_path, quick_conf
     from_cmd = Config("SASRec", "ml-slice", [str(user_file)], base, cmd_args={"MAX_ITEM_LIST_LENGTH": "20"})
     assert from_cmd["MAX_ITEM_LIST_LENGTH"] == 20
     assert from_cmd["learning_rate"] == 0.01
+
+
+def test_data_root_is_what_the_command_line_gave_and_can_be_moved(tmp_path, quick_config):
+    config = Config("SASRec", "ml-slice", config_dict=quick_config)
+    root = quick_config["data_path"]
+    assert config["data_path"] == f"{root}/ml-slice" and data_root(config) == root
+    set_data_root(config, str(tmp_path / "moved"))  # as ``--resume=... --data_path=...`` does
+    assert config["data_path"] == str(tmp_path / "moved" / "ml-slice")
+    assert data_root(config) == str(tmp_path / "moved")
