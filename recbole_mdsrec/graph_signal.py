@@ -98,11 +98,11 @@ def measure(config, betas: list[float]) -> Measurement:
     dataset = create_dataset(config)
     train, valid, _ = dataset.build()  # test rows are never looked at
     last, target = validation_pairs(valid)
-    settings = graph_settings(config)
-    counts = cooccurrence(train.training_sequences(), dataset.item_num, window=settings["window"]).tocsr()
+    configured = graph_settings(config)
+    counts = cooccurrence(train.training_sequences(), dataset.item_num, window=configured["window"]).tocsr()
     per_item = np.diff(counts.indptr)
     signals, overlaps = [], {}
-    for name, settings in graph_variants(settings, betas):
+    for name, settings in graph_variants(configured, betas):
         lists = {m: neighbour_lists(train.modal_graph(m, settings)) for m in dataset.modalities}
         for m, neighbours in lists.items():
             mean_degree = neighbours.sum() / max(int((np.diff(neighbours.indptr) > 0).sum()), 1)
