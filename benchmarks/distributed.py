@@ -17,13 +17,13 @@ import socket
 import statistics
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recbole_mdsrec import distributed  # noqa: E402
-from recbole_mdsrec.paths import PROPERTIES_DIR  # noqa: E402
-from recbole_mdsrec.runner import run  # noqa: E402
+from recbole_mdsrec import properties  # noqa: E402
+from recbole_mdsrec.launch import ProcessTuning  # noqa: E402
+from recbole_mdsrec.training.distributed import DistributedSettings, launch  # noqa: E402
+from recbole_mdsrec.training.runner import RunRequest, run_request  # noqa: E402
 
 METRICS = ("ndcg@10", "recall@10", "ndcg@20", "recall@20")
 
@@ -41,15 +41,15 @@ def main() -> None:
     parser.add_argument("--nproc", type=int, default=2)
     parser.add_argument("--seeds", default="1,2,3")
     args = parser.parse_args()
-    files = [str(PROPERTIES_DIR / "grid.yaml")]
+    files = (str(properties.path("grid.yaml")),)
     quiet = {"state": "WARNING", "show_progress": False}
+    tuning = ProcessTuning.command_line()  # as run.py runs both
+    tuning.apply()
     rows = []
     for seed in map(int, args.seeds.split(",")):
-        kwargs = {"model": args.model, "dataset": args.dataset, "config_file_list": files,
-                  "config_dict": {**quiet, "seed": seed}}
-        one = run(**kwargs)
-        dist_args = SimpleNamespace(nproc=args.nproc, world_size=-1, ip="localhost", port=free_port(), group_offset=0)
-        many = distributed.launch(kwargs, distributed.settings(dist_args))
+        request = RunRequest(args.model, args.dataset, files, {**quiet, "seed": seed})
+        one = run_request(request)
+        many = launch(request, DistributedSettings(nproc=args.nproc, port=free_port()), tuning)
         rows.append((seed, one, many))
 
     print(f"\n{args.model} on {args.dataset}, grid settings; {os.cpu_count()} cores; "

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from recbole_mdsrec.data.encoders import ImageEncoder, TextEncoder  # noqa: E402
 from recbole_mdsrec.data.readers import read_movielens_100k  # noqa: E402
-from recbole_mdsrec.paths import SHARED_RAW_ROOT  # noqa: E402
+from recbole_mdsrec import roots  # noqa: E402
 
 ENCODERS = {"text": TextEncoder, "image": ImageEncoder}
 
@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--batches", default="1,16,64")
     parser.add_argument("--threads", default="1,2")
     args = parser.parse_args()
-    raw = read_movielens_100k(SHARED_RAW_ROOT / "ml-100k")
+    raw = read_movielens_100k(roots.raw_root() / "ml-100k")
     print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}; {args.items} MovieLens-100K items\n")
     print("| encoder | batch | threads | items/s | × unbatched, 1 thread |")
     print("|---|---|---|---|---|")

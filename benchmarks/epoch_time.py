@@ -32,12 +32,12 @@ def child(args) -> None:
     import torch
 
     from recbole_mdsrec.config import Config
-    from recbole_mdsrec.runner import build
+    from recbole_mdsrec.training.runner import build
 
     config = Config(args.model, args.dataset, config_dict={"gpu_id": "", "state": "WARNING", "show_progress": False})
     _, (train_data, _, _), model, trainer = build(config)
     torch.autograd.set_detect_anomaly(args.anomaly == "on")
-    torch.set_flush_denormal(args.flush_denormal == "on")  # build() switched it on
+    torch.set_flush_denormal(args.flush_denormal == "on")
     batches = []
     model.train()
     start = time.perf_counter()

@@ -1,8 +1,11 @@
 """Time and peak memory of building a ``modal_knn`` graph (k = 10) as the catalogue grows.
 
 Compares the exact block-wise build (``recbole_mdsrec.graphs``), the approximate clustered
-build (``graph_search: approximate``, default clusters and probes) and the dense approach of
-MMRec (the full N x N cosine matrix, then ``topk``). Each build is reported as a multiple of
+build (``graph_search: approximate``, default clusters and probes), faiss's exact
+inner-product search (``IndexFlatIP``) and its IVF index (``IndexIVFFlat``, the same number
+of clusters and probes as the clustered build), and the dense approach of MMRec (the full
+N x N cosine matrix, then ``topk``). Every kind builds the same graph through
+``build_modal_graph``; only its top-k search differs. Each build is reported as a multiple of
 the exact GEMM floor ``2*N^2*d / rate``, the torch.mm FLOP rate being measured in the same
 process just before and after the build (the better of the two is used, so the floor is
 never flattering). The approximate build's recall is the share of the exact top-k it finds,
@@ -19,6 +22,7 @@ reset after the inputs are made (so it is the peak during the build, inputs incl
     python benchmarks/graph_build.py --sizes 10000,50000 --dims text
     python benchmarks/graph_build.py --quick             # a smoke run, seconds
     python benchmarks/graph_build.py --kinds approximate --sizes 200000 --dims image
+    python benchmarks/graph_build.py --kinds exact,faiss_exact,approximate,faiss_ivf --sizes 10000,50000
 """
 
 from __future__ import annotations
@@ -34,13 +38,17 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = REPO.parent / "shared" / "datasets" / "reference" / "ml-100k-mm"
+sys.path.insert(0, str(REPO))
+
+from recbole_mdsrec import roots  # noqa: E402
+
+REFERENCE = roots.shared_root() / "reference" / "ml-100k-mm"
 DIMS = {"text": "text_feat.npy", "image": "image_feat.npy"}
 K = 10
 GIB = 2**30
 # Fraction of available memory the dense N x N matrix may take before we call it "does not fit".
 DENSE_MEMORY_SHARE = 0.8
-KINDS = ("exact", "approximate", "dense")
+KINDS = ("exact", "approximate", "faiss_exact", "faiss_ivf", "dense")
 RECALL_SAMPLE = 2000
 
 
@@ -91,28 +99,68 @@ def dense_topk(features, k, valid=None, bonus=None, block_size=None):
     return indices, values
 
 
+def faiss_topk(features, k, valid=None, bonus=None, block_size=None, ivf: bool = False):
+    """faiss's search of every valid item's top-k by cosine (inner product of unit rows),
+    itself excluded; same signature and output as ``topk_neighbours``. ``ivf``: an
+    ``IndexIVFFlat`` with the clustered build's default clusters and probes."""
+    import faiss
+    import torch
+
+    from recbole_mdsrec.graphs.clustered import auto_clusters, auto_probe
+
+    feats = torch.as_tensor(features, dtype=torch.float32)
+    valid = torch.ones(len(feats), dtype=torch.bool) if valid is None else torch.as_tensor(valid)
+    ids = valid.nonzero().squeeze(1)
+    x = np.ascontiguousarray(torch.nn.functional.normalize(feats[ids], dim=1).numpy())
+    faiss.omp_set_num_threads(torch.get_num_threads())
+    if ivf:
+        n_clusters = auto_clusters(len(x))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(x.shape[1]), x.shape[1], n_clusters, faiss.METRIC_INNER_PRODUCT)
+        index.train(x)
+        index.nprobe = auto_probe(n_clusters)
+    else:
+        index = faiss.IndexFlatIP(x.shape[1])
+    index.add(x)
+    scores, found = index.search(x, k + 1)  # each item finds itself first (or ties with itself)
+    own = found == np.arange(len(x))[:, None]
+    keep = np.where(own.any(axis=1, keepdims=True), ~own, np.arange(k + 1) < k)  # drop self, else the last
+    found = found[keep].reshape(len(x), k)
+    scores = scores[keep].reshape(len(x), k)
+    indices = torch.full((len(feats), k), -1, dtype=torch.long)
+    values = torch.full((len(feats), k), float("-inf"))
+    hit = torch.from_numpy(found) >= 0
+    indices[ids] = torch.where(hit, ids[torch.from_numpy(found).clamp(min=0)], -1)
+    values[ids] = torch.where(hit, torch.from_numpy(scores), float("-inf"))
+    return indices, values
+
+
 def measure(kind: str, dim: str, n: int) -> dict:
     import torch
 
     from recbole_mdsrec.graphs import build
 
+    from recbole_mdsrec.graphs.spec import GraphSpec
+
     features, valid = tiled_features(dim, n)
     found = {}
-    if kind == "dense":
-        build.topk_neighbours = dense_topk  # the same build, with MMRec's kNN step
-    if kind == "approximate":
-        search = build.clustered_topk_neighbours
+    # The same build in every kind, with another top-k search in place of the plugin's exact one.
+    replacement = {"dense": dense_topk, "faiss_exact": faiss_topk,
+                   "faiss_ivf": lambda *a, **kw: faiss_topk(*a, **kw, ivf=True)}.get(kind)
+    if replacement is not None:
+        build.topk_neighbours = replacement
+    search_name = "clustered_topk_neighbours" if kind == "approximate" else "topk_neighbours"
+    search = getattr(build, search_name)
 
-        def keeping_indices(*args, **kwargs):  # the directed top-k, for the recall afterwards
-            found["indices"], values = search(*args, **kwargs)
-            return found["indices"], values
+    def keeping_indices(*args, **kwargs):  # the directed top-k, for the recall afterwards
+        found["indices"], values = search(*args, **kwargs)
+        return found["indices"], values
 
-        build.clustered_topk_neighbours = keeping_indices
+    setattr(build, search_name, keeping_indices)
     rates = [gemm_rate(features.shape[1])] if kind != "dense" else []
     _reset_peak_rss()
     rss_inputs = _status_kib("VmRSS")
-    seconds = _timed(lambda: build.build_modal_graph(
-        features, valid, None, mode="modal_knn", k=K, search="exact" if kind == "dense" else kind))
+    spec = GraphSpec(mode="modal_knn", k=K, search="approximate" if kind == "approximate" else "exact")
+    seconds = _timed(lambda: build.build_modal_graph(features, valid, None, spec))
     peak = _status_kib("VmHWM")
     if kind != "dense":
         rates.append(gemm_rate(features.shape[1]))
@@ -122,7 +170,7 @@ def measure(kind: str, dim: str, n: int) -> dict:
         "inputs_gib": rss_inputs * 1024 / GIB,
         "rate": max(rates) if rates else None,
         "threads": torch.get_num_threads(),
-        "recall": recall_of(found["indices"], features, valid) if kind == "approximate" else None,
+        "recall": recall_of(found["indices"], features, valid),
     }
 
 
@@ -207,34 +255,37 @@ def main(argv=None) -> None:
     if unknown:
         parser.error(f"--dims: unknown {sorted(unknown)}; choose from {', '.join(DIMS)}")
     kinds = args.kinds.split(",")
-    if set(kinds) - set(KINDS) or "exact" not in kinds and "approximate" not in kinds:
-        parser.error(f"--kinds: choose from {', '.join(KINDS)}, with exact or approximate among them")
+    if set(kinds) - set(KINDS) or kinds == ["dense"]:
+        parser.error(f"--kinds: choose from {', '.join(KINDS)}, with more than dense among them")
+
+    from recbole_mdsrec.text_tables import render_table
 
     print(f"modal_knn graph, k = {K}; {os.cpu_count()} CPU cores; load average {_load()} at the start\n")
-    print("| features | items | GEMM floor of exact | exact build | × floor | exact peak RSS (inputs) "
-          "| approximate build | × floor | recall@10 | approx. peak RSS | dense (MMRec) build | dense peak RSS |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    rows = []
     for dim in dims:
         d = int(np.load(REFERENCE / DIMS[dim], mmap_mode="r").shape[1])
         for n in sizes:
-            runs = {kind: run_child(kind, dim, n) for kind in kinds if kind != "dense"}
-            rate = max(r["rate"] for r in runs.values())
+            runs = {}
+            for kind in kinds:
+                need = dense_need_gib(n, d)
+                if kind == "dense" and need >= DENSE_MEMORY_SHARE * available_gib():
+                    runs[kind] = {"skipped": f"does not fit (needs {need:.1f} GiB)"}
+                    continue
+                print(f"{dim} {n:,} {kind} ...", file=sys.stderr, flush=True)
+                runs[kind] = run_child(kind, dim, n)
+            rate = max(r["rate"] for r in runs.values() if r.get("rate"))
             floor = 2 * n * n * d / rate
-            cells = [f"{dim} ({d}-d)", f"{n:,}", f"{floor:.1f} s (at {rate / 1e9:.0f} GFLOP/s)"]
-            exact, approx = runs.get("exact"), runs.get("approximate")
-            cells += [f"{exact['seconds']:.1f} s", f"{exact['seconds'] / floor:.2f}",
-                      f"{exact['peak_gib']:.2f} GiB ({exact['inputs_gib']:.2f})"] if exact else ["–"] * 3
-            cells += [f"{approx['seconds']:.1f} s", f"{approx['seconds'] / floor:.2f}", f"{approx['recall']:.3f}",
-                      f"{approx['peak_gib']:.2f} GiB"] if approx else ["–"] * 4
-            need = dense_need_gib(n, d)
-            if "dense" not in kinds:
-                cells += ["not run", "–"]
-            elif need < DENSE_MEMORY_SHARE * available_gib():
-                dense = run_child("dense", dim, n)
-                cells += [f"{dense['seconds']:.1f} s", f"{dense['peak_gib']:.2f} GiB"]
-            else:
-                cells += [f"does not fit (needs {need:.1f} GiB)", "–"]
-            print("| " + " | ".join(cells) + " |", flush=True)
+            exact_seconds = runs["exact"]["seconds"] if "exact" in runs else None
+            for kind, r in runs.items():
+                if "skipped" in r:
+                    rows.append([f"{dim} ({d}-d)", f"{n:,}", kind, r["skipped"], "–", "–", "–", "–"])
+                    continue
+                rows.append([f"{dim} ({d}-d)", f"{n:,}", kind, f"{r['seconds']:.1f} s",
+                             f"{r['seconds'] / exact_seconds:.2f}" if exact_seconds else "–",
+                             f"{r['seconds'] / floor:.2f} (floor {floor:.1f} s at {rate / 1e9:.0f} GFLOP/s)",
+                             f"{r['recall']:.3f}", f"{r['peak_gib']:.2f} GiB ({r['inputs_gib']:.2f})"])
+    print(render_table(["features", "items", "search", "build", "× exact (plugin)", "× exact GEMM floor",
+                        "recall@10", "peak RSS (inputs)"], rows))
     # Other processes on the machine slow the builds and the rate probes unevenly: say so.
     print(f"\nload average {_load()} at the end")
 

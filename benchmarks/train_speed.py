@@ -40,15 +40,18 @@ def gemm_rate(size: int = 2048, repeats: int = 5) -> float:
 
 
 def train_batches(model, trainer, train_data, limit: int) -> tuple[float, int]:
+    import torch
+
     model.train()
     start, done = time.perf_counter(), 0
-    for interaction in train_data:
-        if limit and done >= limit:
-            break
-        trainer.optimizer.zero_grad()
-        model.calculate_loss(interaction).backward()
-        trainer.optimizer.step()
-        done += 1
+    with torch.autograd.set_detect_anomaly(False):  # as the plugin's trainer trains
+        for interaction in train_data:
+            if limit and done >= limit:
+                break
+            trainer.optimizer.zero_grad()
+            model.calculate_loss(interaction).backward()
+            trainer.optimizer.step()
+            done += 1
     return time.perf_counter() - start, done
 
 
@@ -63,8 +66,10 @@ def step_flops(model, train_data) -> int:
 
 def child(args) -> None:
     from recbole_mdsrec.config import Config
-    from recbole_mdsrec.runner import build
+    from recbole_mdsrec.launch import ProcessTuning
+    from recbole_mdsrec.training.runner import build
 
+    ProcessTuning.command_line().apply()  # as run.py tunes its process
     config = Config(args.model, args.dataset, config_dict={"gpu_id": "", "state": "WARNING", "show_progress": False,
                                                            "fast_layers": not args.stock_layers})
     _, (train_data, valid_data, _), model, trainer = build(config)

@@ -1,34 +1,73 @@
 """RecBole's Config with the plugin's yaml as internal defaults.
 
-Precedence, lowest first: RecBole's own defaults, the plugin's ``properties/overall.yaml``,
-``properties/model/<Model>.yaml`` and ``properties/dataset/<dataset>.yaml``, then the
-user's config files, ``config_dict``, and the command line.
+Precedence, lowest first: RecBole's own defaults, the plugin's ``overall.yaml``,
+``model/<Model>.yaml`` and ``dataset/<dataset>.yaml`` (``recbole_mdsrec.properties``), then
+the user's config files, ``config_dict``, and the command line.
 
 Unlike RecBole's Config it never reads ``sys.argv`` by itself (under pytest or inside
-another program those are not RecBole options): command-line options are handed in
-as ``cmd_args`` by the runner.
+another program those are not RecBole options): command-line options are handed in as
+``cmd_args``. Its data root follows ``recbole_mdsrec/roots.py``, its printout shows only
+what is true of this machine, and :meth:`Config.from_plain` rebuilds the config of a stored
+run from its plain options.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from typing import Mapping
 
-from recbole_mdsrec import compat  # noqa: F401  (before RecBole is used)
 from recbole.config import Config as RecBoleConfig
 from recbole.utils import ModelType
 
-from recbole_mdsrec import registry
+from recbole_mdsrec import compat, properties, registry, roots
 from recbole_mdsrec.data.normalize import check_normalization
-from recbole_mdsrec.errors import ConfigError
-from recbole_mdsrec.paths import DATA_ROOT, PROPERTIES_DIR
+from recbole_mdsrec.errors import ConfigError, DataError
+from recbole_mdsrec.schema import plain_config
 
 DEFAULT_DATASET = "ml-100k-mm"
+
+# Options RecBole derives while it builds a Config (from the others, or from this process:
+# device and ranks); a config rebuilt from stored options derives them again. A rebuilt
+# config is always a single process.
+DERIVED_OPTIONS = frozenset({
+    "model", "dataset", "data_path", "MODEL_TYPE", "MODEL_INPUT_TYPE", "eval_type", "valid_metric_bigger",
+    "device", "use_gpu", "single_spec", "local_rank", "valid_neg_sample_args", "test_neg_sample_args",
+    "world_size", "nproc", "offset", "ip", "port",
+})
+_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class Config(RecBoleConfig):
     def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None, cmd_args=None):
+        compat.install()
         self._cmd_args = dict(cmd_args or {})
         super().__init__(model, dataset, config_file_list, config_dict)
+
+    @classmethod
+    def from_plain(cls, plain: Mapping, model: str | None = None, cmd_args: Mapping | None = None) -> "Config":
+        """The config of a stored run, from its plain options (``schema.plain_config``,
+        brought to the current schema by ``schema.migrate_options``): every stored option is
+        given back explicitly, RecBole derives the rest again, and ``cmd_args`` (e.g. more
+        epochs, another ``data_path`` root) go on top. ``model`` is the registry's name of
+        the stored model class (``registry.model_name``). Stored options that do not come
+        back as stored are refused, rather than trained or tested on silently."""
+        options = {k: v for k, v in plain.items() if k not in DERIVED_OPTIONS}
+        sampling = options.get("train_neg_sample_args")
+        if isinstance(sampling, dict) and sampling.get("distribution") == "none":
+            options["train_neg_sample_args"] = None  # RecBole's resolved form of "no sampling"
+        cmd_args = dict(cmd_args or {})
+        cmd_args.setdefault("data_path", os.path.dirname(os.path.normpath(plain["data_path"])))  # <root>/<dataset>
+        config = cls(model or plain["model"], plain["dataset"], config_dict=options, cmd_args=cmd_args)
+        rebuilt = plain_config(config)
+        changed = sorted(k for k in options if k not in cmd_args and rebuilt.get(k) != plain[k])
+        if changed:
+            raise DataError(
+                f"The stored options {', '.join(changed)} of this run do not come back as stored (stored "
+                f"{[plain[k] for k in changed]}, rebuilt {[rebuilt.get(k) for k in changed]}). Fix: reload it with "
+                "the recbole-mdsrec version that wrote it (its results rows name the code version)."
+            )
+        return config
 
     def _load_cmd_line(self):
         return self._convert_config_dict(dict(self._cmd_args))
@@ -47,27 +86,37 @@ class Config(RecBoleConfig):
     def plugin_default_files(self, model: str, model_class, dataset: str):
         """The plugin's yaml for this run. A model's file belongs to the plugin's class of
         that name only: RecBole's original (``RecBole.SASRecF``) keeps RecBole's defaults."""
-        files = [PROPERTIES_DIR / "overall.yaml"]
+        files = [properties.path("overall.yaml")]
         if model_class.__module__.startswith("recbole_mdsrec."):
-            files.append(PROPERTIES_DIR / "model" / f"{model}.yaml")
-        return files + [PROPERTIES_DIR / "dataset" / f"{dataset}.yaml"]
+            files.append(properties.path("model", f"{model}.yaml"))
+        for path in files:
+            if not path.is_file():
+                raise ConfigError(
+                    f"The plugin's default options file {path} is missing, so {model}'s defaults are unknown. "
+                    "Fix: reinstall recbole-mdsrec (pip install .), or, for a model you are adding, write "
+                    f"properties/model/{model}.yaml (one option a line, see README 'Adding a model')."
+                )
+        dataset_file = properties.path("dataset", f"{dataset}.yaml")
+        return files + ([dataset_file] if dataset_file.is_file() else [])
 
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
         for path in self.plugin_default_files(model, model_class, dataset):
-            if path.is_file():
-                self._update_internal_config_dict(path)
+            self._update_internal_config_dict(path)
         if "data_path" not in self.external_config_dict:
-            self.internal_config_dict["data_path"] = str(DATA_ROOT)
+            self.internal_config_dict["data_path"] = str(roots.data_root())
 
     def _init_device(self):
         """RecBole's, except in distributed mode, where RecBole assumes NCCL and one GPU per
-        process: here the backend follows the device (NCCL on GPUs, gloo on the CPU)."""
-        if "local_rank" not in self.final_config_dict:
-            return super()._init_device()
+        process: here the backend follows the device (NCCL on GPUs, gloo on the CPU). And
+        ``use_gpu`` says whether a GPU is used, not whether one was asked for."""
         import torch
 
         final = self.final_config_dict
+        if "local_rank" not in final:
+            super()._init_device()
+            final["use_gpu"] = final["device"].type == "cuda"
+            return
         final["gpu_id"] = ",".join(map(str, final["gpu_id"])) if isinstance(final["gpu_id"], tuple) else str(final["gpu_id"])
         use_gpu = bool(final["gpu_id"]) and torch.cuda.is_available()
         if not torch.distributed.is_initialized():
@@ -78,11 +127,20 @@ class Config(RecBoleConfig):
                 init_method=f"tcp://{final['ip']}:{final['port']}",
             )
         final["device"] = torch.device("cuda", final["local_rank"]) if use_gpu else torch.device("cpu")
+        final["use_gpu"] = use_gpu
         if use_gpu:
             torch.cuda.set_device(final["local_rank"])
         final["single_spec"] = False
         if final["local_rank"] != 0:  # one process speaks
             final["state"], final["show_progress"], final["verbose"] = "error", False, False
+
+    def __str__(self):
+        """RecBole's printout, without the GPU ids on a machine that uses none."""
+        text = super().__str__()
+        if self.final_config_dict.get("use_gpu"):
+            return text
+        return "\n".join(line for line in text.split("\n")
+                         if _COLOUR.sub("", line).split(" =")[0].strip() != "gpu_id")
 
     def _set_default_parameters(self):
         self._check_loss_and_sampling()
@@ -115,21 +173,3 @@ class Config(RecBoleConfig):
 def data_root(config: RecBoleConfig) -> str:
     """The data root a config was made from: RecBole keeps ``<root>/<dataset>`` in ``data_path``."""
     return os.path.dirname(os.path.normpath(config["data_path"]))
-
-
-def set_data_root(config: RecBoleConfig, root: str) -> None:
-    """Point ``config`` at the same dataset under another data root, as RecBole would have."""
-    config["data_path"] = os.path.join(root, config["dataset"])
-
-
-def restored_config(config: RecBoleConfig) -> RecBoleConfig:
-    """A config unpickled from a checkpoint, completed with the keys the plugin's yaml gained
-    after it was saved. A new key's default is, by this project's rule, the behaviour the code
-    had before the key existed, so a saved run resumes or reloads unchanged across upgrades;
-    keys the saved config holds keep their values."""
-    current = Config(config["model"], config["dataset"], config_dict={"data_path": data_root(config)})
-    for key, value in current.final_config_dict.items():
-        if key not in config.final_config_dict:
-            config[key] = value
-    return config
-

@@ -1,8 +1,10 @@
-"""Model and dataset lookup: the plugin's own first, then RecBole's.
+"""Model, dataset and trainer lookup: the plugin's own first, then RecBole's.
 
 The tables below are the whole registry: adding a model is one line here plus its
 file in ``recbole_mdsrec/models/`` and its yaml in ``properties/model/``. Entries are
-import paths so that naming one model does not import every other.
+import paths so that naming one model does not import every other. Every trainer, the
+plugin's or RecBole's, is returned with the plugin's trainer mixin on top
+(``training/trainer.py``), as RecBole-GNN returns its own trainers.
 
 Naming: a plugin model hides RecBole's model of the same name (``GRU4RecF`` is the
 plugin's dense-feature version); ``RecBole.<Name>`` (e.g. ``--model=RecBole.GRU4RecF``)
@@ -14,10 +16,10 @@ RecBole's values for the keys both have.
 
 from __future__ import annotations
 
-from recbole_mdsrec import compat  # noqa: F401  (before RecBole is used)
 import functools
 import importlib
 import inspect
+import warnings
 
 from recbole_mdsrec.errors import ConfigError
 
@@ -28,6 +30,10 @@ PLUGIN_MODELS: dict[str, str] = {
     "FDSA": "recbole_mdsrec.models.fdsa:FDSA",
     "UniSRec": "recbole_mdsrec.models.unisrec:UniSRec",
 }
+
+# A plugin model that needs a trainer of its own: model name -> import path of a RecBole
+# trainer subclass (none yet; every model trains with RecBole's trainer for its type).
+PLUGIN_TRAINERS: dict[str, str] = {}
 
 PLUGIN_DATASETS: dict[str, str] = {
     "MultimodalSequentialDataset": "recbole_mdsrec.data.dataset:MultimodalSequentialDataset",
@@ -83,6 +89,26 @@ def get_model(name: str):
     )
 
 
+def model_name(model_class) -> str:
+    """The name :func:`get_model` resolves to ``model_class``: RecBole's classes that a plugin
+    model shadows are ``RecBole.<Name>``."""
+    name = model_class.__name__
+    if not model_class.__module__.startswith("recbole_mdsrec.") and name in PLUGIN_MODELS:
+        return RECBOLE_PREFIX + name
+    return name
+
+
+def get_trainer(model_type, model: str):
+    """The trainer class of ``model``: the plugin's for that model if it has one, else
+    RecBole's for ``model_type``; either way with the plugin's trainer mixin."""
+    from recbole.utils import get_trainer as recbole_get_trainer
+
+    from recbole_mdsrec.training.trainer import plugin_trainer
+
+    base = _import(PLUGIN_TRAINERS[model]) if model in PLUGIN_TRAINERS else recbole_get_trainer(model_type, model)
+    return plugin_trainer(base)
+
+
 def get_dataset_class(model_class):
     """The dataset class a model asks for through its ``dataset_class`` attribute, or None
     when RecBole's own choice (by model type) is the right one."""
@@ -99,10 +125,14 @@ def get_dataset_class(model_class):
 
 
 def create_dataset(config):
-    """RecBole's ``create_dataset``, except that a plugin model's own dataset class wins."""
+    """RecBole's ``create_dataset``, except that a plugin model's own dataset class wins.
+    RecBole's pandas FutureWarnings (in-place filling, dated but harmless on pandas<3,
+    see ``compat.py``) do not reach the user."""
     dataset_class = get_dataset_class(config.model_class)
-    if dataset_class is None:
-        from recbole.data import create_dataset as recbole_create_dataset
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        if dataset_class is None:
+            from recbole.data import create_dataset as recbole_create_dataset
 
-        return recbole_create_dataset(config)
-    return dataset_class(config)
+            return recbole_create_dataset(config)
+        return dataset_class(config)

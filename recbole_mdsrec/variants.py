@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import yaml
 
+from recbole_mdsrec import properties
 from recbole_mdsrec.errors import ConfigError
-from recbole_mdsrec.paths import PROPERTIES_DIR
 
 
 def variants_of(model: str) -> dict[str, dict]:
-    path = PROPERTIES_DIR / "variants" / f"{model}.yaml"
+    path = properties.path("variants", f"{model}.yaml")
     if not path.is_file():
         return {}
     return yaml.safe_load(path.read_text()) or {}

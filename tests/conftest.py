@@ -1,4 +1,10 @@
-"""Fixtures shared by the test files: small slices of the real data in ../shared/datasets."""
+"""Fixtures: small slices of the real data in ../shared/datasets (helpers are in helpers.py).
+
+Every test that reads the shared data carries the marker ``shared_data`` (most modules set
+it for all their tests); where the data is missing such tests are skipped, and under CI
+(``CI`` set) they fail. A fixture that reads the data refuses a test without the marker, so
+the marker cannot be forgotten.
+"""
 
 from __future__ import annotations
 
@@ -6,38 +12,42 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
 
+from helpers import (
+    HM_SLICE, MM_SLICE, N_ITEMS, fast_options, read_hm_slice, read_ml100k_ratings, with_padding, write_ratings,
+)
+from recbole_mdsrec import roots
 from recbole_mdsrec.graphs.behavior import cooccurrence
-from recbole_mdsrec.paths import SHARED_RAW_ROOT
 
 # One intra-op thread: the test models are small, and with other busy processes on the
-# machine OpenMP's spinning threads made an epoch ~10x slower (101 s vs 10.5 s, measured).
+# machine OpenMP's spinning threads made an epoch ~10x slower (benchmarks/README.md).
 torch.set_num_threads(1)
 
-SHARED_ROOT = SHARED_RAW_ROOT.parent
+SHARED_ROOT = roots.shared_root()
 
 
-def require_shared(path: Path) -> Path:
-    """The shared real data, or a skip that says where it should be (a failure under CI)."""
-    if not path.exists():
-        message = f"{path} is missing: the tests read real data from ../shared/datasets (see dataset/README.md)"
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("shared_data") and not SHARED_ROOT.is_dir():
+        message = f"{SHARED_ROOT} is missing: the tests read real data from ../shared/datasets (see dataset/README.md)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    return path
 
 
 @pytest.fixture(scope="session")
 def shared_root() -> Path:
-    return require_shared(SHARED_ROOT)
+    return SHARED_ROOT
 
 
-def read_ml100k_ratings(raw: Path) -> pd.DataFrame:
-    return pd.read_csv(raw / "u.data", sep="\t", names=["user_id", "item_id", "rating", "timestamp"])
+@pytest.fixture(autouse=True)
+def _shared_data_is_marked(request):
+    """A test that reaches the shared data through a fixture must be marked ``shared_data``."""
+    reads = {"shared_root", "ml100k_slice", "mm_slice", "hm_slice", "sequences", "modal", "behavior"}
+    if reads & set(request.fixturenames) and request.node.get_closest_marker("shared_data") is None:
+        pytest.fail(f"{request.node.nodeid} reads ../shared/datasets; mark it with @pytest.mark.shared_data")
 
 
 @pytest.fixture(scope="session")
@@ -45,14 +55,14 @@ def ml100k_slice(shared_root, tmp_path_factory) -> Path:
     """RecBole atomic files for the first 120 users of the real MovieLens-100K, with the
     real release years of u.item as a float item field (one movie has none: a real NaN).
     Returns the data_path holding ``ml-slice/``."""
+    import pandas as pd
+
     raw = shared_root / "raw" / "ml-100k"
     root = tmp_path_factory.mktemp("data")
     folder = root / "ml-slice"
     folder.mkdir()
     ratings = read_ml100k_ratings(raw)
-    ratings = ratings[ratings.user_id <= 120]
-    ratings.to_csv(folder / "ml-slice.inter", sep="\t", index=False,
-                   header=["user_id:token", "item_id:token", "rating:float", "timestamp:float"])
+    write_ratings(ratings[ratings.user_id <= 120], folder / "ml-slice.inter")
     items = pd.read_csv(raw / "u.item", sep="|", header=None, encoding="latin-1", usecols=[0, 2])
     items.columns = ["item_id", "release"]
     items["year"] = pd.to_datetime(items.release, format="%d-%b-%Y", errors="coerce").dt.year
@@ -62,25 +72,9 @@ def ml100k_slice(shared_root, tmp_path_factory) -> Path:
     return root
 
 
-# Small models and quiet logs, so that a test trains in seconds on 2 cores.
-FAST_MODEL = {
-    "MAX_ITEM_LIST_LENGTH": 20, "hidden_size": 32, "inner_size": 64, "n_layers": 1,
-    "show_progress": False, "state": "WARNING", "gpu_id": "",
-}
-
-
-def fast_options(data_path, folder, **extra) -> dict:
-    """Options for a fast run on a slice; checkpoints and graph caches go below ``folder``."""
-    return {"data_path": str(data_path), "checkpoint_dir": str(folder / "saved"),
-            "graph_cache_dir": str(folder / "graphs"), **FAST_MODEL, **extra}
-
-
 @pytest.fixture
 def quick_config(ml100k_slice, tmp_path) -> dict:
     return fast_options(ml100k_slice, tmp_path, epochs=1, seed=7)
-
-
-MM_SLICE = "ml-mm-slice"
 
 
 @pytest.fixture(scope="session")
@@ -96,9 +90,7 @@ def mm_slice(shared_root, tmp_path_factory) -> Path:
     folder = root / MM_SLICE
     folder.mkdir()
     ratings = read_ml100k_ratings(raw)
-    ratings = ratings[ratings.user_id <= 100]
-    ratings.to_csv(folder / f"{MM_SLICE}.inter", sep="\t", index=False,
-                   header=["user_id:token", "item_id:token", "rating:float", "timestamp:float"])
+    write_ratings(ratings[ratings.user_id <= 100], folder / f"{MM_SLICE}.inter")
     tokens = np.arange(1, 1683).astype(str)
     image_mask = np.load(reference / "image_mask.npy")
     save_modal_features(feature_path(folder, MM_SLICE, "image"), tokens, np.load(reference / "image_feat.npy"), image_mask)
@@ -112,52 +104,6 @@ def mm_config(mm_slice, tmp_path) -> dict:
     return fast_options(mm_slice, tmp_path, modalities=["image", "text"], epochs=1, train_batch_size=512, seed=11)
 
 
-def interrupted_after_first_epoch(train, monkeypatch) -> Path:
-    """Call ``train`` with training stopped by Ctrl-C right after epoch 0's state is saved;
-    returns that training state (``<checkpoint>.last``)."""
-    from recbole_mdsrec import runner
-
-    save = runner.save_training_state
-    states = []
-
-    def save_then_interrupt(trainer, train_data, epoch, timing=None):
-        states.append(save(trainer, train_data, epoch, timing))
-        if epoch == 0:
-            raise KeyboardInterrupt
-
-    with monkeypatch.context() as patch:
-        patch.setattr(runner, "save_training_state", save_then_interrupt)
-        with pytest.raises(KeyboardInterrupt):
-            train()
-    return states[0]
-
-
-def build_model(model: str, config_dict: dict, dataset: str = MM_SLICE):
-    """Config, split data and model for ``model`` (no training)."""
-    from recbole_mdsrec.config import Config
-    from recbole_mdsrec.runner import build
-
-    config = Config(model, dataset, config_dict=config_dict)
-    _, splits, built, _ = build(config)
-    return config, splits, built
-
-
-HM_SLICE = "hm-slice"
-HM_SLICE_CUSTOMERS = 80  # ~150 items: the real encoders take ~0.1 s an item on 2 cores
-
-
-def read_hm_slice(raw_dir: Path):
-    """The real H&M data restricted to its first customers (by customer id)."""
-    import dataclasses
-
-    from recbole_mdsrec.data.readers import read_hm
-
-    raw = read_hm(raw_dir)
-    inter = raw.interactions
-    first = inter["user_id"].unique()[:HM_SLICE_CUSTOMERS]
-    return dataclasses.replace(raw, interactions=inter[inter["user_id"].isin(first)].reset_index(drop=True))
-
-
 @pytest.fixture(scope="session")
 def hm_slice(shared_root, tmp_path_factory) -> Path:
     """A small real H&M dataset (the first 80 customers' purchases, 3-core: 42 users, 148
@@ -166,18 +112,14 @@ def hm_slice(shared_root, tmp_path_factory) -> Path:
     ``hm-slice/``."""
     from recbole_mdsrec.data import prepare
 
-    require_shared(SHARED_RAW_ROOT / "hm")
     root = tmp_path_factory.mktemp("hmdata")
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(prepare.DATASETS, HM_SLICE, prepare.DatasetSpec("hm", read_hm_slice))
-        prepare.prepare_dataset(HM_SLICE, SHARED_RAW_ROOT, root, kcore=3, progress=False)
+        prepare.prepare_dataset(HM_SLICE, shared_root / "raw", root, kcore=3, progress=False)
     return root
 
 
 # --- MovieLens-100K by its own ids, for the graph tests ------------------------------
-
-N_ITEMS = 1683  # ids 1..1682 and the padding id 0
-
 
 
 @pytest.fixture(scope="session")
@@ -191,18 +133,14 @@ def sequences(shared_root) -> list[np.ndarray]:
     return np.split(items, starts[1:])
 
 
-def _with_padding(array: np.ndarray) -> np.ndarray:
-    return np.concatenate([np.zeros((1, *array.shape[1:]), array.dtype), array])
-
-
 @pytest.fixture(scope="session")
 def modal(shared_root) -> dict:
     """Features [1683, d] with a zero padding row, and the masks (row 0 False)."""
-    folder = require_shared(shared_root / "reference" / "ml-100k-mm")
-    image_mask = _with_padding(np.load(folder / "image_mask.npy"))
+    folder = shared_root / "reference" / "ml-100k-mm"
+    image_mask = with_padding(np.load(folder / "image_mask.npy"))
     return {
-        "text": (_with_padding(np.load(folder / "text_feat.npy")), np.r_[False, np.ones(N_ITEMS - 1, bool)]),
-        "image": (_with_padding(np.load(folder / "image_feat.npy")), image_mask),
+        "text": (with_padding(np.load(folder / "text_feat.npy")), np.r_[False, np.ones(N_ITEMS - 1, bool)]),
+        "image": (with_padding(np.load(folder / "image_feat.npy")), image_mask),
     }
 
 

@@ -8,10 +8,12 @@ import torch
 import yaml
 from torch import nn
 
-from conftest import HM_SLICE, MM_SLICE, build_model
+from helpers import HM_SLICE, MM_SLICE, build_model
 from recbole_mdsrec import registry
 from recbole_mdsrec.config import Config
-from recbole_mdsrec.runner import run
+from recbole_mdsrec.training.runner import run
+
+pytestmark = pytest.mark.shared_data
 
 FEATURE_MODELS = ("GRU4RecF", "SASRecF", "FDSA")
 MODELS = (*FEATURE_MODELS, "UniSRec")
@@ -88,7 +90,7 @@ def test_feature_aware_scores_follow_the_features(name, ml_config):
     item = int(batch[model.ITEM_SEQ][0, 0])
     holds = (batch[model.ITEM_SEQ] == item).any(dim=1)
     assert not holds.all(), "the batch must have users without the item"
-    features = model.feature_fields.features_image
+    features = model.modal_items.features("image")
     with torch.no_grad():
         before = model.full_sort_predict(batch)
         features[item] += 5.0 * torch.randn_like(features[item])
@@ -101,7 +103,7 @@ def test_bpr_option_trains(ml_config):
     negatives = {"distribution": "uniform", "sample_num": 1, "alpha": 1.0, "dynamic": False, "candidate_num": 0}
     options = {**ml_config, "loss_type": "BPR", "train_neg_sample_args": negatives}
     _, (train, _, _), model = build_model("SASRecF", options)
-    assert model.loss_type == "BPR"
+    assert model.scoring.loss_type == "BPR"
     assert all(torch.isfinite(torch.tensor(_train_a_few_batches(model, train))))
 
 
@@ -122,8 +124,9 @@ def test_unisrec_inductive_has_no_id_parameters(ml_config, hm_config):
 
 
 def _copy_text(model, source: int, target: int):
-    model.text_features[target] = model.text_features[source]
-    model.text_mask[target] = model.text_mask[source]
+    features, mask = model.modal_items.features("text"), model.modal_items.mask("text")
+    features[target] = features[source]
+    mask[target] = mask[source]
 
 
 def test_unisrec_inductive_knows_items_by_text_only(ml_config):

@@ -12,7 +12,10 @@ from recbole_mdsrec.graphs import build
 from recbole_mdsrec.graphs.build import build_modal_graph, knn_edges
 from recbole_mdsrec.graphs.clustered import clustered_topk_neighbours
 from recbole_mdsrec.graphs.knn import topk_neighbours
-from test_graphs import assert_topk_equal, dense_scores, first_items
+from recbole_mdsrec.graphs.spec import GraphSpec
+from helpers import assert_topk_equal, dense_scores, first_items
+
+pytestmark = pytest.mark.shared_data
 
 
 def recall(approx: torch.Tensor, exact: torch.Tensor) -> float:
@@ -62,8 +65,8 @@ def test_behaviour_term_is_merged_exactly(modal, sequences):
 
 def test_graph_search_option_chooses_the_path(modal, behavior, monkeypatch):
     features, mask = modal["text"]
-    exact = knn_edges(features, mask, behavior, search="exact")
-    everything = knn_edges(features, mask, behavior, search="approximate", n_clusters=4, n_probe=4)
+    exact = knn_edges(features, mask, behavior, GraphSpec(search="exact"))
+    everything = knn_edges(features, mask, behavior, GraphSpec(search="approximate", n_clusters=4, n_probe=4))
     # Every cluster probed: the same neighbours but for near-ties at the k-th one, whose
     # cosines differ in the last bits between GEMMs of different shapes (2 of 1,682 rows).
     differing_rows = np.unique(abs(exact - everything).nonzero()[0])
@@ -72,11 +75,11 @@ def test_graph_search_option_chooses_the_path(modal, behavior, monkeypatch):
     calls = []
     monkeypatch.setattr(build, "clustered_topk_neighbours",
                         lambda *a, **kw: calls.append(1) or clustered_topk_neighbours(*a, **kw))
-    build_modal_graph(features, mask, behavior, search="auto")
+    build_modal_graph(features, mask, behavior, GraphSpec(search="auto"))
     assert calls
     with pytest.raises(ConfigError, match="graph_search must be one of auto, exact, approximate"):
-        build_modal_graph(features, mask, behavior, search="faiss")
+        GraphSpec(search="faiss")
     with pytest.raises(ConfigError, match="graph_probe"):
-        build_modal_graph(features, mask, behavior, search="approximate", n_probe=0)
+        GraphSpec(search="approximate", n_probe=0)
     with pytest.raises(ConfigError, match="behavior_beta >= 0"):
-        build_modal_graph(features, mask, behavior, mode="behavior_weighted", beta=-1.0, search="approximate")
+        build_modal_graph(features, mask, behavior, GraphSpec(mode="behavior_weighted", beta=-1.0, search="approximate"))

@@ -8,8 +8,8 @@ from torch import nn
 
 from recbole_mdsrec.config import Config
 from recbole_mdsrec.models.fast_layers import FastDropout, random_bytes, use_fast_layers
-from recbole_mdsrec.runner import build
-from conftest import MM_SLICE
+from recbole_mdsrec.training.runner import build
+from helpers import MM_SLICE
 
 
 def test_random_bytes_are_uniform_over_all_256_values():
@@ -70,6 +70,7 @@ def test_fused_gelu_matches_recboles_python_gelu():
     assert torch.allclose(stock(x), fast(x), atol=1e-6)
 
 
+@pytest.mark.shared_data
 @pytest.mark.parametrize("model", ["SASRec", "MDSRec"])
 def test_runner_swaps_every_dropout_unless_told_not_to(model, mm_config):
     for enabled in (True, False):

@@ -4,9 +4,11 @@ rows, that missing rows stay zero, that the dataset hook applies it, and bad val
 import numpy as np
 import pytest
 
-from conftest import MM_SLICE, build_model
+from helpers import MM_SLICE, build_model
 from recbole_mdsrec.data.normalize import normalize_features
 from recbole_mdsrec.errors import ConfigError
+
+pytestmark = pytest.mark.shared_data
 
 
 @pytest.fixture(scope="module")

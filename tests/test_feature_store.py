@@ -16,13 +16,11 @@ from recbole_mdsrec.data.feature_store import (
     load_modal_features,
     save_modal_features,
 )
+from recbole_mdsrec import roots
 from recbole_mdsrec.errors import DataError
 
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "reference" / "ml-100k-mm"
-pytestmark = pytest.mark.skipif(
-    not (REFERENCE / "image_feat.npy").is_file(),
-    reason=f"reference features not found at {REFERENCE} (see ../shared/datasets/README.md)",
-)
+REFERENCE = roots.shared_root() / "reference" / "ml-100k-mm"
+pytestmark = pytest.mark.shared_data
 NAME = "ml-100k-mm"
 FIRST, LAST = 321, 400  # items 321..400: 78 posters, items 330 and 387 have none
 

@@ -3,13 +3,16 @@
 import numpy as np
 import pytest
 
-from conftest import MM_SLICE, build_model
-from recbole_mdsrec import graph_signal
+from helpers import MM_SLICE, build_model, table_rows
+from recbole_mdsrec.cli.graph_signal import main
 from recbole_mdsrec.config import Config
 from recbole_mdsrec.data.dataset import user_sequences
+from recbole_mdsrec.graphs import signal as graph_signal
+from recbole_mdsrec.graphs.spec import GraphSpec
 from recbole_mdsrec.registry import create_dataset
 
 
+@pytest.mark.shared_data
 def test_pairs_are_each_users_last_training_item_and_validation_item(mm_config):
     _, (train_data, valid_data, _), model = build_model("MDSRec", mm_config)
     train, valid = train_data.dataset, valid_data.dataset
@@ -29,9 +32,11 @@ def test_pairs_are_each_users_last_training_item_and_validation_item(mm_config):
     assert graph_signal.overlap(neighbours, neighbours) == 1.0
 
 
+@pytest.mark.shared_data
 def test_report_over_graph_modes(mm_config):
     config = Config("MDSRec", MM_SLICE, config_dict=mm_config)
-    measurement = graph_signal.measure(config, [0.5, 1000.0])
+    train, valid, _ = create_dataset(config).build()
+    measurement = graph_signal.measure(train, valid, GraphSpec.from_config(config), [0.5, 1000.0])
     signals, overlaps = measurement.signals, measurement.overlaps
     names = ["behavior_knn", "modal_knn", "behavior_weighted (beta=0.5)", "behavior_weighted (beta=1000)"]
     assert [(s.graph, s.modality) for s in signals] == [(n, m) for n in names for m in ("image", "text")]
@@ -56,9 +61,9 @@ def test_report_over_graph_modes(mm_config):
                     partners.setdefault(other, set()).add(item)
     assert measurement.cooccurring == pytest.approx(np.mean([len(s) for s in partners.values()]))
     table = graph_signal.report(measurement)
-    assert table.count("\n| image |") == 4 and "neighbour overlap between modalities" in table
+    assert [row[0] for row in table_rows(table)].count("image") == 4 and "neighbour overlap between modalities" in table
 
 
 def test_bad_betas_name_the_option(capsys):
-    assert graph_signal.main(["--betas=-1"]) == 2
+    assert main(["--betas=-1"]) == 2
     assert "--betas=-1" in capsys.readouterr().err

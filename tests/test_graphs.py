@@ -16,20 +16,17 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import N_ITEMS
+from helpers import N_ITEMS, assert_topk_equal, dense_scores, first_items
 from recbole_mdsrec.errors import ConfigError, DataError
 from recbole_mdsrec.graphs import knn
 from recbole_mdsrec.graphs.behavior import cooccurrence
-from recbole_mdsrec.graphs.build import build_modal_graph, knn_edges, propagate, to_torch_sparse
+from recbole_mdsrec.graphs.build import build_modal_graph, knn_edges
 from recbole_mdsrec.graphs.cache import graph_cache_key, load_or_build
 from recbole_mdsrec.graphs.knn import topk_neighbours
+from recbole_mdsrec.graphs.propagate import propagate, to_torch_sparse
+from recbole_mdsrec.graphs.spec import GraphSpec
 
-def first_items(n: int, modal: dict, sequences, modality: str = "image"):
-    """Features, mask and co-occurrence restricted to items 1..n (sequences filtered)."""
-    features, mask = modal[modality]
-    kept = [seq[seq <= n] for seq in sequences]
-    return features[: n + 1], mask[: n + 1], cooccurrence(kept, n + 1, window=3)
-
+pytestmark = pytest.mark.shared_data
 
 def naive_cooccurrence(seqs, n_items: int, window: int) -> np.ndarray:
     dense = np.zeros((n_items, n_items))
@@ -105,37 +102,6 @@ def test_cooccurrence_rejects_bad_input(sequences):
 
 
 # --- topk_neighbours ------------------------------------------------------------------
-
-
-def dense_scores(features, valid, bonus=None) -> torch.Tensor:
-    """The brute-force ranking matrix: cosine (+ bonus), self and invalid columns -inf."""
-    x = torch.nn.functional.normalize(torch.as_tensor(features, dtype=torch.float32), dim=1)
-    scores = x @ x.T
-    if bonus is not None:
-        scores = scores + bonus
-    scores[:, ~torch.as_tensor(valid)] = float("-inf")
-    scores.fill_diagonal_(float("-inf"))
-    return scores
-
-
-def assert_topk_equal(indices, values, scores, valid, k):
-    """Equal to the dense top-k up to ties: same values, and each index has its value."""
-    # One more than k, to see whether the k-th value ties with the next one.
-    expected_vals, expected_idx = torch.topk(scores, min(k + 1, scores.shape[1]), dim=1)
-    valid = torch.as_tensor(valid)
-    for i in range(scores.shape[0]):
-        if not valid[i]:
-            assert (indices[i] == -1).all() and torch.isneginf(values[i]).all()
-            continue
-        found = indices[i] >= 0
-        want = torch.isfinite(expected_vals[i])
-        want[k:] = False
-        torch.testing.assert_close(values[i][found], expected_vals[i][want], atol=1e-5, rtol=0)
-        torch.testing.assert_close(scores[i, indices[i][found]], values[i][found], atol=1e-5, rtol=0)
-        assert len(set(indices[i][found].tolist())) == int(found.sum())
-        next_value = expected_vals[i][k] if expected_vals.shape[1] > k else float("-inf")
-        if expected_vals[i][k - 1] > next_value + 1e-5:  # no tie at the cut: the set is determined
-            assert set(indices[i][found].tolist()) == set(expected_idx[i][want].tolist())
 
 
 @pytest.mark.parametrize(
@@ -256,8 +222,8 @@ def normalised_dense(directed: np.ndarray, symmetric: str) -> np.ndarray:
 def test_graph_matches_dense_definition(modal, sequences, mode, edge_weight, symmetric):
     features, mask, counts = first_items(400, modal, sequences)
     assert not mask[1:].all()  # movies 330 and 387 have no poster
-    options = dict(mode=mode, k=10, edge_weight=edge_weight, block_size=64)
-    directed = knn_edges(features, mask, counts, **options).toarray()
+    spec = GraphSpec(mode=mode, k=10, edge_weight=edge_weight, symmetric=symmetric)
+    directed = knn_edges(features, mask, counts, spec, block_size=64).toarray()
     rank, weight = dense_reference(features, mask, counts, mode, edge_weight)
     for i in range(len(rank)):
         chosen = np.flatnonzero(directed[i])
@@ -267,7 +233,7 @@ def test_graph_matches_dense_definition(modal, sequences, mode, edge_weight, sym
             assert rank[i, chosen].min() >= candidates[len(chosen) - 1] - 1e-5
             np.testing.assert_allclose(directed[i, chosen], weight[i, chosen], atol=1e-6)
 
-    graph = build_modal_graph(features, mask, counts, symmetric=symmetric, **options)
+    graph = build_modal_graph(features, mask, counts, spec, block_size=64)
     assert graph.dtype == np.float32 and graph.shape == (401, 401)
     expected = normalised_dense(directed, symmetric)
     np.testing.assert_allclose(graph.toarray(), expected, atol=1e-6)
@@ -281,7 +247,7 @@ def test_behavior_knn_prefers_cooccurring_items_and_differs_by_modality(modal, b
     co_occur = (behavior > 0).astype(np.float64)
     chosen = {}
     for name, (features, mask) in modal.items():
-        edges = (knn_edges(features, mask, behavior, mode="behavior_knn", k=10) > 0).astype(np.float64)
+        edges = (knn_edges(features, mask, behavior, GraphSpec(mode="behavior_knn", k=10)) > 0).astype(np.float64)
         valid = np.flatnonzero(mask)
         assert (edges[valid].getnnz(axis=1) == 10).all()
         # Co-occurring items first: a row holds min(10, #co-occurring) of them.
@@ -297,27 +263,27 @@ def test_behavior_knn_prefers_cooccurring_items_and_differs_by_modality(modal, b
 
 def test_modal_knn_ignores_behavior(modal, behavior):
     features, mask = modal["text"]
-    without = build_modal_graph(features, mask, None, mode="modal_knn")
-    with_b = build_modal_graph(features, mask, behavior, mode="modal_knn")
+    without = build_modal_graph(features, mask, None, GraphSpec(mode="modal_knn"))
+    with_b = build_modal_graph(features, mask, behavior, GraphSpec(mode="modal_knn"))
     assert (without != with_b).nnz == 0
     assert (without != build_modal_graph(features, mask, behavior)).nnz > 0
 
 
 def test_behavior_weighted_without_weight_is_modal_knn(modal, behavior):
     features, mask = modal["text"]  # every movie has text: no behaviour-only rows
-    modal_only = build_modal_graph(features, mask, behavior, mode="modal_knn")
-    unweighted = build_modal_graph(features, mask, behavior, mode="behavior_weighted", beta=0.0)
+    modal_only = build_modal_graph(features, mask, behavior, GraphSpec(mode="modal_knn"))
+    unweighted = build_modal_graph(features, mask, behavior, GraphSpec(mode="behavior_weighted", beta=0.0))
     assert abs(modal_only - unweighted).max() < 1e-6
-    assert (build_modal_graph(features, mask, behavior, mode="behavior_weighted") != modal_only).nnz > 0
+    assert (build_modal_graph(features, mask, behavior, GraphSpec(mode="behavior_weighted")) != modal_only).nnz > 0
 
 
 def test_items_without_the_modality(modal, behavior):
     features, mask = modal["image"]
     lacking = np.flatnonzero(~mask)[1:]  # movies without a poster (not the padding row)
-    graph = build_modal_graph(features, mask, behavior, mode="modal_knn")
+    graph = build_modal_graph(features, mask, behavior, GraphSpec(mode="modal_knn"))
     for i in lacking:
         assert graph[i].indices.tolist() == [i] and graph[:, [i]].nonzero()[0].tolist() == [i]
-    edges = knn_edges(features, mask, behavior, mode="behavior_knn", k=10)
+    edges = knn_edges(features, mask, behavior, GraphSpec(mode="behavior_knn", k=10))
     has_poster = np.flatnonzero(mask)
     assert not np.isin(edges[has_poster].indices, lacking).any()  # never a modal neighbour
     for i in lacking:  # their own row: the top-10 co-occurring items by count
@@ -329,7 +295,7 @@ def test_items_without_the_modality(modal, behavior):
 
 def test_graph_with_k_at_least_n(modal):
     features = modal["text"][0][:41]
-    graph = build_modal_graph(features, None, None, mode="modal_knn", k=100).toarray()
+    graph = build_modal_graph(features, None, None, GraphSpec(mode="modal_knn", k=100)).toarray()
     np.testing.assert_allclose(graph[1:, 1:], np.full((40, 40), 1 / 40), atol=1e-7)
 
 
@@ -341,16 +307,28 @@ def test_unknown_options_raise_config_error(modal, behavior):
         ("symmetric", "min", "max, mean"),
     ]:
         with pytest.raises(ConfigError, match=allowed):
-            build_modal_graph(features, mask, behavior, **{option: value})
-    # Messages name the yaml key a user sets (knn_k, behavior_beta), not the argument.
-    for option, value, key in [("k", -1, "knn_k"), ("k", 2.5, "knn_k"), ("block_size", 0, "graph_block_size"),
+            GraphSpec(**{option: value})
+    # Messages name the yaml key a user sets (knn_k, behavior_beta), not the field.
+    for option, value, key in [("k", -1, "knn_k"), ("k", 2.5, "knn_k"), ("window", 0, "behavior_window"),
                                ("beta", "high", "behavior_beta"), ("beta", float("nan"), "behavior_beta")]:
         with pytest.raises(ConfigError, match=key):
-            build_modal_graph(features, mask, behavior, mode="behavior_weighted", **{option: value})
+            GraphSpec(mode="behavior_weighted", **{option: value})
+    with pytest.raises(ConfigError, match="graph_block_size"):
+        build_modal_graph(features, mask, behavior, block_size=0)
     with pytest.raises(ConfigError, match="modal_knn"):
-        build_modal_graph(features, mask, None, mode="behavior_knn")
+        build_modal_graph(features, mask, None, GraphSpec(mode="behavior_knn"))
     with pytest.raises(DataError, match="shape"):
         build_modal_graph(features, mask[:-1], behavior)
+
+
+def test_spec_is_read_from_the_config_options(mm_config):
+    from helpers import MM_SLICE
+    from recbole_mdsrec.config import Config
+
+    config = Config("MDSRec", MM_SLICE, config_dict={**mm_config, "knn_k": 7, "graph_mode": "modal_knn"})
+    assert GraphSpec.from_config(config) == GraphSpec(mode="modal_knn", k=7)
+    with pytest.raises(ConfigError, match="graph_symmetric"):
+        GraphSpec.from_config(Config("MDSRec", MM_SLICE, config_dict={**mm_config, "graph_symmetric": "min"}))
 
 
 def test_propagate_matches_dense(modal, sequences):
@@ -436,7 +414,7 @@ def test_load_or_build_hits_and_rebuilds_corrupt_files(modal, sequences, tmp_pat
 
 def test_graphs_read_each_users_items_but_the_validation_and_test_targets(mm_config, mm_slice):
     # The graphs must be blind to held-out targets: a leak would raise validation and test alike.
-    from conftest import MM_SLICE, build_model
+    from helpers import MM_SLICE, build_model
     from recbole_mdsrec.data.dataset import user_sequences
 
     _, (train_data, valid_data, test_data), _ = build_model("MDSRec", mm_config)

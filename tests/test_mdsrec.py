@@ -3,10 +3,12 @@
 import pytest
 import torch
 
-from conftest import build_model
+from helpers import build_model
 from recbole_mdsrec.errors import ConfigError
-from recbole_mdsrec.runner import run
+from recbole_mdsrec.training.runner import run
 from recbole_mdsrec.variants import variant_overrides, variants_of
+
+pytestmark = pytest.mark.shared_data
 
 
 @pytest.fixture
@@ -52,8 +54,8 @@ def test_gradients_reach_every_trainable_part_and_no_frozen_input(built):
     model.calculate_loss(batch).backward()
     parts = {
         "item_embedding": model.item_embedding,
-        "image projection": model.projections["image"],
-        "text projection": model.projections["text"],
+        "image projection": model.modal_items.projections["image"],
+        "text projection": model.modal_items.projections["text"],
         "image encoder": model.branches[0],
         "text encoder": model.branches[1],
         "fusion": model.fusion,
@@ -84,7 +86,8 @@ def test_modalities_stay_separate(built):
     item = int(batch[model.ITEM_SEQ][0, 0])
     with torch.no_grad():
         before, _ = _users(model, batch)
-        model.features_image[item] += 5.0 * torch.randn_like(model.features_image[item])
+        features = model.modal_items.features("image")
+        features[item] += 5.0 * torch.randn_like(features[item])
         model.train(False)  # drop the cached item vectors
         after, _ = _users(model, batch)
     assert not torch.allclose(before[0, 0], after[0, 0], atol=1e-4)  # image branch moved

@@ -14,22 +14,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import read_hm_slice
+from helpers import read_hm_slice
 from recbole_mdsrec.data import locate, prepare
 from recbole_mdsrec.data.encoders import CachedEncoder, ImageEncoder, PrecomputedEncoder, TextEncoder
 from recbole_mdsrec.data.feature_store import feature_path, load_modal_features
 from recbole_mdsrec.data.prepare import prepare_dataset
 from recbole_mdsrec.data.readers import kcore_filter, read_hm, read_movielens_100k
 from recbole_mdsrec.errors import DataError
-from recbole_mdsrec.prepare import main
+from recbole_mdsrec.cli.prepare import main
+
+from recbole_mdsrec import roots
 
 REPO = Path(__file__).resolve().parents[1]
-DATASETS = REPO.parent / "shared" / "datasets"
-RAW, REFERENCE = DATASETS / "raw", DATASETS / "reference" / "ml-100k-mm"
-pytestmark = pytest.mark.skipif(
-    not (RAW / "ml-100k").is_dir() or not (RAW / "hm").is_dir() or not REFERENCE.is_dir(),
-    reason=f"real data not found under {DATASETS} (see ../shared/datasets/README.md)",
-)
+RAW, REFERENCE = roots.raw_root(), roots.shared_root() / "reference" / "ml-100k-mm"
+pytestmark = pytest.mark.shared_data
 
 
 @pytest.fixture(scope="module")
@@ -226,7 +224,7 @@ def test_runs_started_together_prepare_a_dataset_once(tmp_path, monkeypatch):
         return real(name, *args, **kwargs)
 
     monkeypatch.setattr(prepare, "prepare_dataset", counted)
-    config = {"dataset": "hm-first", "data_path": str(tmp_path / "hm-first")}
+    config = {"dataset": "hm-first", "data_path": str(tmp_path / "hm-first"), "raw_data_path": str(RAW)}
     with ThreadPoolExecutor(2) as pool:
         first = pool.submit(locate.ensure_dataset, config)
         assert preparing.wait(120)
@@ -241,10 +239,10 @@ def test_runs_started_together_prepare_a_dataset_once(tmp_path, monkeypatch):
 
 def test_a_run_on_a_dataset_without_files_says_where_they_go(tmp_path):
     with pytest.raises(DataError) as err:
-        locate.ensure_dataset({"dataset": "ml-1m", "data_path": str(tmp_path / "ml-1m")})
+        locate.ensure_dataset({"dataset": "ml-1m", "data_path": str(tmp_path / "ml-1m"), "raw_data_path": None})
     assert str(tmp_path / "ml-1m" / "ml-1m.inter") in str(err.value) and "RecBole atomic files" in str(err.value)
     with pytest.raises(DataError) as err:
-        locate.ensure_dataset({"dataset": "hm", "data_path": str(tmp_path / "hm")}, raw_root=tmp_path / "nowhere")
+        locate.ensure_dataset({"dataset": "hm", "data_path": str(tmp_path / "hm"), "raw_data_path": str(tmp_path / "nowhere")})
     message = str(err.value)
     assert str(tmp_path / "nowhere" / "hm") in message and "python -m recbole_mdsrec.prepare hm" in message
 
@@ -253,7 +251,7 @@ def test_missing_raw_folder(tmp_path):
     with pytest.raises(DataError) as err:
         prepare_dataset("hm", tmp_path / "nowhere", tmp_path / "out", progress=False)
     message = str(err.value)
-    assert str(tmp_path / "nowhere" / "hm") in message and "README.md" in message and "--raw-dir" in message
+    assert str(tmp_path / "nowhere" / "hm") in message and "README.md" in message and "--raw_dir" in message
 
 
 def test_kcore_too_strict(tmp_path):
@@ -280,7 +278,7 @@ def test_precomputed_tokens_must_match(tmp_path):
 
 def test_cli_reports_errors_without_traceback(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "recbole_mdsrec.prepare", "hm", "--raw-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path)],
+        [sys.executable, "-m", "recbole_mdsrec.prepare", "hm", "--raw_dir", str(tmp_path / "nowhere"), "--data_path", str(tmp_path)],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 2
@@ -289,7 +287,7 @@ def test_cli_reports_errors_without_traceback(tmp_path):
 
 
 def test_cli_rejects_malformed_feature_option(tmp_path, capsys):
-    assert main(["ml-100k-mm", "--out", str(tmp_path), "--feature", "image=only.npy"]) == 2
+    assert main(["ml-100k-mm", "--data_path", str(tmp_path), "--feature", "image=only.npy"]) == 2
     assert "MODALITY=FEATS.npy:TOKENS.txt" in capsys.readouterr().err
-    assert main(["--out", str(tmp_path), "--feature", "image=a.npy:t.txt"]) == 2
+    assert main([f"--data_path={tmp_path}", "--feature=image=a.npy:t.txt"]) == 2
     assert "name exactly one" in capsys.readouterr().err

@@ -13,6 +13,9 @@ from hypothesis import strategies as st
 from recbole_mdsrec.data.feature_store import ModalFeatures, align_to_item_ids
 from recbole_mdsrec.graphs.behavior import cooccurrence
 from recbole_mdsrec.graphs.build import build_modal_graph
+from recbole_mdsrec.graphs.spec import GraphSpec
+
+pytestmark = pytest.mark.shared_data
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -49,8 +52,8 @@ def test_graph_is_symmetric_normalised_and_respects_masks(text_rows, data):
     features[1:][case["zeroed"] | ~case["mask"]] = 0.0
     mask = np.r_[False, case["mask"]]
     behavior = cooccurrence([np.array(s) for s in case["sequences"]], n + 1, window=case["window"])
-    graph = build_modal_graph(features, mask, behavior, mode=case["mode"], k=case["k"],
-                              edge_weight=case["edge_weight"])
+    graph = build_modal_graph(features, mask, behavior, GraphSpec(mode=case["mode"], k=case["k"],
+                                                                  edge_weight=case["edge_weight"]))
     dense = graph.toarray()
 
     assert dense.shape == (n + 1, n + 1)

@@ -1,14 +1,18 @@
 """Checkpoints, exact resume, reproducibility, recommendations and bad input."""
 
+import numpy as np
 import pytest
 import torch
 
-from conftest import fast_options, interrupted_after_first_epoch
-from recbole_mdsrec import cli, runner
-from recbole_mdsrec.checkpoints import atomic_torch_save, last_state_path
-from recbole_mdsrec.compat import load_checkpoint
+from helpers import fast_options, interrupted_after_first_epoch, table_rows
+from recbole_mdsrec.cli import run as cli
 from recbole_mdsrec.errors import DataError
-from recbole_mdsrec.recommend import Recommender
+from recbole_mdsrec.schema import SCHEMA_VERSION
+from recbole_mdsrec.training import runner
+from recbole_mdsrec.training.checkpoints import last_state_path, load_checkpoint
+from recbole_mdsrec.training.recommend import Recommender
+
+pytestmark = pytest.mark.shared_data
 
 
 @pytest.fixture(scope="module")
@@ -26,29 +30,59 @@ def test_interrupted_training_resumes_to_the_same_result(trained, mm_slice, tmp_
     options, reference = trained
     state = interrupted_after_first_epoch(lambda: runner.run(
         "MDSRec", "ml-mm-slice", config_dict={**options, "checkpoint_dir": str(tmp_path)}), monkeypatch)
-    first_epoch = torch.load(state, weights_only=False)["timing"]["epoch_seconds"]
+    first_epoch = torch.load(state, weights_only=True)["timing"]["epoch_seconds"]
     resumed = runner.run(resume=str(state))
     assert resumed.epochs == 2 and resumed.epoch_seconds[:1] == first_epoch  # epoch 0 not run again
     assert resumed.train_losses == pytest.approx(reference.train_losses, rel=1e-6)
     assert resumed.test_result == reference.test_result
 
 
-def test_a_finished_state_from_before_a_new_key_resumes_to_the_same_test(trained, tmp_path):
+def test_checkpoints_are_plain_data_with_their_schema_version(trained):
+    _, reference = trained
+    for path in (reference.checkpoint, last_state_path(reference.checkpoint)):
+        state = torch.load(path, weights_only=True)  # no pickled object anywhere
+        assert state["schema_version"] == SCHEMA_VERSION and state["model"] == "MDSRec"
+        assert isinstance(state["config"], dict) and state["config"]["dataset"] == "ml-mm-slice"
+
+
+def legacy_state(path) -> dict:
+    """A checkpoint as RecBole (and this plugin before plain options) wrote it: the live
+    Config pickled, numpy's RNG state as its tuple, MDSRec's weights under their old names,
+    and no feature_normalization (added after the first results)."""
+    from recbole_mdsrec.config import Config
+
+    state = torch.load(path, weights_only=True)
+    config = Config.from_plain(state["config"], model=state["model"])
+    del config.final_config_dict["feature_normalization"]
+    legacy = {k: v for k, v in state.items() if k not in ("schema_version", "model")}
+    legacy["config"] = config
+    legacy["state_dict"] = {k.replace("modal_items.projections.", "projections."): v for k, v in state["state_dict"].items()}
+    if "rng" in state:
+        n = state["rng"]["numpy"]
+        legacy["rng"] = {**state["rng"], "numpy": (n["kind"], n["keys"].numpy().astype(np.uint32), n["position"],
+                                                   n["has_gauss"], n["cached_gaussian"])}
+    return legacy
+
+
+def test_a_finished_legacy_state_resumes_to_the_same_test(trained, tmp_path):
     # feature_normalization came after runs whose states lacked it, and their resume failed.
     # The run had finished: resuming it must test the best model, not overwrite it.
     _, reference = trained
-    state = load_checkpoint(last_state_path(reference.checkpoint))
-    del state["config"].final_config_dict["feature_normalization"]
+    state = legacy_state(last_state_path(reference.checkpoint))
+    assert any(k.startswith("projections.") for k in state["state_dict"])
     older = tmp_path / "older.pth.last"
-    atomic_torch_save(state, older)
+    torch.save(state, older, pickle_protocol=4)
     resumed = runner.run(resume=str(older))
     assert resumed.test_result == reference.test_result
     # The same when it had stopped early (with epochs to spare): no epoch is added.
     state["cur_step"] = state["config"]["stopping_step"] + 1
-    atomic_torch_save(state, older)
+    torch.save(state, older, pickle_protocol=4)
     stopped = runner.run(resume=str(older), cmd_args={"epochs": 5})
     assert stopped.epochs == 2 and stopped.test_result == reference.test_result
-    assert Recommender(reference.checkpoint).config["feature_normalization"] == "none"
+    best = tmp_path / "older.pth"
+    torch.save(legacy_state(reference.checkpoint), best, pickle_protocol=4)
+    assert Recommender(best).config["feature_normalization"] == "none"
+    assert load_checkpoint(best)["config"]["feature_normalization"] == "none"
 
 
 def test_same_seed_gives_identical_metrics(trained, mm_slice, tmp_path):
@@ -86,8 +120,8 @@ def test_cli_recommend_prints_a_ranked_table(trained, capsys):
     _, reference = trained
     code, out, _ = _cli(capsys, "--recommend", f"--checkpoint={reference.checkpoint}", "--user=1", "--topk=5")
     assert code == 0
-    rows = [line for line in out.splitlines() if line.startswith("| ") and line[2].isdigit()]
-    assert len(rows) == 5
+    rows = [row for row in table_rows(out) if row[0].isdigit()]
+    assert [row[0] for row in rows] == ["1", "2", "3", "4", "5"]
 
 
 @pytest.mark.parametrize("argv, expected", [
@@ -103,7 +137,7 @@ def test_cli_recommend_prints_a_ranked_table(trained, capsys):
 def test_bad_input_gets_one_paragraph_and_exit_code_2(capsys, argv, expected):
     code, _, err = _cli(capsys, *argv)
     assert code == 2
-    assert expected in err and "Fix" in err or "Known" in err
+    assert expected in err and ("Fix" in err or "Known" in err)
     assert "Traceback" not in err
 
 
@@ -130,12 +164,12 @@ def test_every_plugin_model_reloads_from_its_checkpoint_alone(mm_slice, tmp_path
     reproduces the test metrics of the run that saved it."""
     from recbole.trainer import Trainer
 
-    from recbole_mdsrec.compat import load_checkpoint
-    from recbole_mdsrec.runner import build_data, build_model
+    from recbole_mdsrec.config import Config
+    from recbole_mdsrec.training.runner import build_data, build_model
 
     result = runner.run(model, "ml-mm-slice", config_dict=_options(mm_slice, tmp_path, epochs=1))
     state = load_checkpoint(result.checkpoint)
-    config = state["config"]
+    config = Config.from_plain(state["config"], model=state["model"])
     _, (train_data, _, test_data) = build_data(config)
     reloaded = build_model(config, train_data)
     reloaded.load_state_dict(state["state_dict"])

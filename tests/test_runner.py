@@ -8,14 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from recbole_mdsrec.checkpoints import unique_checkpoint_path
-from recbole_mdsrec.cli import format_metrics, parse_overrides
-from recbole_mdsrec.compat import load_checkpoint
+from helpers import table_rows
+from recbole_mdsrec.cli.common import parse_overrides
+from recbole_mdsrec.cli.run import format_metrics
 from recbole_mdsrec.errors import ConfigError
-from recbole_mdsrec.paths import REPO_ROOT
-from recbole_mdsrec.runner import run
+from recbole_mdsrec.training.checkpoints import load_checkpoint, unique_checkpoint_path
+from recbole_mdsrec.training.runner import run
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.shared_data
 def test_one_epoch_of_sasrec_on_real_movielens_slice(quick_config):
     result = run("SASRec", "ml-slice", config_dict=quick_config)
     assert result.epochs == 1
@@ -52,10 +55,10 @@ def test_parse_overrides_reads_key_value_and_rejects_the_rest():
 
 def test_format_metrics_orders_metrics_and_cutoffs():
     table = format_metrics({"ndcg@20": 0.2, "recall@10": 0.1, "ndcg@10": 0.15, "recall@20": 0.3})
-    lines = table.splitlines()
-    assert lines[0] == "| metric | @10 | @20 |"
-    assert lines[2] == "| recall | 0.1000 | 0.3000 |"
-    assert lines[3] == "| ndcg | 0.1500 | 0.2000 |"
+    rows = table_rows(table)
+    assert rows[0] == ["metric", "@10", "@20"]
+    assert rows[2] == ["recall", "0.1000", "0.3000"]
+    assert rows[3] == ["ndcg", "0.1500", "0.2000"]
 
 
 def test_cli_reports_unknown_model_without_traceback():
@@ -65,12 +68,47 @@ def test_cli_reports_unknown_model_without_traceback():
     assert "Unknown model 'NoSuchModel'" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_runner_flushes_denormals():
+def test_the_command_lines_process_tuning_flushes_denormals_and_the_library_does_not():
+    code = ("import torch, recbole_mdsrec.training.runner\n"
+            "from recbole_mdsrec.launch import ProcessTuning\n"
+            "tiny = lambda: (torch.tensor([1e-39]) * 1.0).item()\n"
+            "before = tiny(); ProcessTuning().apply(); default = tiny()\n"
+            "ProcessTuning.command_line().apply(); print(before > 0, default > 0, tiny() == 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.split() == ["True", "True", "True"], out.stderr
+
+
+@pytest.mark.shared_data
+def test_the_runner_changes_nothing_it_is_not_asked_to(quick_config, tmp_path, monkeypatch):
+    """With ``fast_layers: False`` and no process tuning, the runner's SASRec gives exactly the
+    test metrics of RecBole's own ``quick_start`` steps on the same real slice and seed."""
     import torch
+    from recbole.config import Config as RecBoleConfig
+    from recbole.data import create_dataset, data_preparation
+    from recbole.utils import get_model, get_trainer, init_seed
 
-    from recbole_mdsrec.launch import configure_torch
+    from recbole_mdsrec import properties
 
+    monkeypatch.setattr(sys, "argv", ["pytest"])  # RecBole's own Config reads the command line
+    flushed = (torch.tensor([1e-39]) * 1.0).item() == 0.0
     torch.set_flush_denormal(False)
-    assert (torch.tensor([1e-39]) * 1.0).item() > 0.0
-    configure_torch()
-    assert (torch.tensor([1e-39]) * 1.0).item() == 0.0
+    try:
+        options = {**quick_config, "epochs": 2, "fast_layers": False}
+        plugin = run("SASRec", "ml-slice", config_dict=options)
+
+        # run_recbole, step by step (recbole.quick_start itself imports ray, which cannot load here)
+        config = RecBoleConfig("SASRec", "ml-slice", config_file_list=[str(properties.path("overall.yaml"))],
+                               config_dict={**options, "checkpoint_dir": str(tmp_path / "stock")})
+        init_seed(config["seed"], config["reproducibility"])
+        dataset = create_dataset(config)
+        train_data, valid_data, test_data = data_preparation(config, dataset)
+        init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+        model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+        trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+        trainer.fit(train_data, valid_data, saved=True, show_progress=False)
+        # The one step RecBole cannot take on torch 2.13: its best checkpoint pickles the Config.
+        model.load_state_dict(torch.load(trainer.saved_model_file, weights_only=False)["state_dict"])
+        stock = trainer.evaluate(test_data, load_best_model=False)
+    finally:
+        torch.set_flush_denormal(flushed)
+    assert plugin.epochs == 2 and plugin.test_result == dict(stock)

@@ -12,16 +12,20 @@ import pytest
 import torch
 import yaml
 
-from recbole_mdsrec import cli, runner
-from recbole_mdsrec.paths import PROPERTIES_DIR
-from recbole_mdsrec.runner import RunResult
-from recbole_mdsrec.tables import command as grid_command
+from helpers import MM_SLICE, interrupted_after_first_epoch, markdown_tables
+from recbole_mdsrec import properties
+from recbole_mdsrec.cli import run as cli
+from recbole_mdsrec.schema import config_hash
+from recbole_mdsrec.tables import grid as grid_module
 from recbole_mdsrec.tables import stats
-from recbole_mdsrec.tables.grid import Entry, Grid, GridSpec, Outcome
+from recbole_mdsrec.tables.grid import Grid
+from recbole_mdsrec.tables.plan import Entry, GridSpec, Outcome, resolve_run
 from recbole_mdsrec.tables.report import ReportInfo, build_table, write_report
-from recbole_mdsrec.tables.store import RunStore, config_hash
+from recbole_mdsrec.tables.store import RunStore
+from recbole_mdsrec.training import runner
+from recbole_mdsrec.training.runner import RunResult
 
-from conftest import MM_SLICE, interrupted_after_first_epoch
+GRID_YAML = str(properties.path("grid.yaml"))
 
 DATASET = "ml-100k-mm"  # configs are resolved, never loaded, except in the end-to-end test
 
@@ -72,17 +76,20 @@ def test_table_marks_compares_and_says_where_mdsrec_loses(three_models):
     lines = table.splitlines()
     assert "Command: `python run.py --model=A,B --seeds=3`" in lines
     assert "`epochs=30`" in table and "ddof=1" in table
-    assert "| Model | Recall@10 | NDCG@10 | Seeds |" in lines
-    assert "| SASRec | **0.5500 ± 0.0200** | <u>0.3000 ± 0.0265</u> | 3/3 |" in lines
-    assert "| MDSRec | <u>0.5200 ± 0.0200</u> | **0.3200 ± 0.0200** | 3/3 |" in lines
-    assert "| GRU4Rec | 0.4100 ± 0.0100 | 0.2100 ± 0.0100 | 3/3 |" in lines
-    assert "| UniSRec | failed: RuntimeError: boom |  | 0/3 |" in lines
-    # (0.52 - 0.55) / 0.55 and (0.32 - 0.30) / 0.30, each over that metric's best baseline
-    assert "| Improvement of MDSRec over the best baseline | -5.45% (vs SASRec) | +6.67% (vs SASRec) |  |" in lines
+    main, against = markdown_tables(table)[:2]
+    assert main == [
+        ["Model", "Recall@10", "NDCG@10", "Seeds"],
+        ["SASRec", "**0.5500 ± 0.0200**", "<u>0.3000 ± 0.0265</u>", "3/3"],
+        ["MDSRec", "<u>0.5200 ± 0.0200</u>", "**0.3200 ± 0.0200**", "3/3"],
+        ["GRU4Rec", "0.4100 ± 0.0100", "0.2100 ± 0.0100", "3/3"],
+        ["UniSRec", "failed: RuntimeError: boom", "", "0/3"],
+        # (0.52 - 0.55) / 0.55 and (0.32 - 0.30) / 0.30, each over that metric's best baseline
+        ["Improvement of MDSRec over the best baseline", "-5.45% (vs SASRec)", "+6.67% (vs SASRec)", ""],
+    ]
     # against SASRec, Recall@10 differs by -0.03 at every seed: no t-test; NDCG@10 as in test_stats_by_hand.
     # against GRU4Rec: differences 0.10, 0.11, 0.12 -> t = 11 sqrt 3 -> p = 1 - sqrt(363/365) = 0.0027
-    assert "| SASRec | -5.45%, p n/a (equal differences) | +6.67%, p=0.0742 |" in lines
-    assert "| GRU4Rec | +26.83%, p=0.0027 | +52.38%, p=0.0027 |" in lines
+    assert against[1:] == [["SASRec", "-5.45%, p n/a (equal differences)", "+6.67%, p=0.0742"],
+                           ["GRU4Rec", "+26.83%, p=0.0027", "+52.38%, p=0.0027"]]
     assert "MDSRec has the best mean on NDCG@10." in lines
     assert "MDSRec does NOT win Recall@10: SASRec is better (0.5500 against 0.5200)." in lines
     assert "- UniSRec, seed 1 (defaults): RuntimeError: boom" in lines
@@ -94,10 +101,10 @@ def test_table_says_which_entries_reached_the_epoch_cap(three_models):
             row.update(epochs=e, epoch_seconds=2.0 * e)
     table = build_table(three_models, ReportInfo("t", "cmd", [1, 2, 3], 1, reference="MDSRec"))
     lines = table.splitlines()
-    assert "| SASRec | 30, 12, 30 | 2/3 (cap 30) | 48.0 |" in lines
-    assert "| MDSRec | 7, 9, 11 | 0/3 (cap 30) | 18.0 |" in lines
-    assert "| GRU4Rec | 30, 30, 30 | 3/3 (cap 30) | 60.0 |" in lines
-    assert not any(line.startswith("| UniSRec | ") and "cap" in line for line in lines)  # it has no run
+    length = markdown_tables(table)[-1]
+    assert length[0] == ["Model", "Epochs", "Reached the cap", "Seconds per epoch (mean)"]
+    assert length[1:] == [["SASRec", "30, 12, 30", "2/3 (cap 30)", "48.0"], ["MDSRec", "7, 9, 11", "0/3 (cap 30)", "18.0"],
+                          ["GRU4Rec", "30, 30, 30", "3/3 (cap 30)", "60.0"]]  # UniSRec has no run
     assert any(line.startswith("**2 of 3 entries reached the epoch cap** in at least one run (SASRec, GRU4Rec)")
                for line in lines)
 
@@ -116,19 +123,20 @@ class FakeRuns:
         self.calls, self.resumed = [], []
         self.raise_on, self.error, self.failing_model = raise_on, error, failing_model
 
-    def __call__(self, model, dataset, config_file_list=None, config_dict=None, cmd_args=None, saved=True, resume=None):
-        self.calls.append((model, cmd_args["seed"], dict(config_dict)))
-        self.resumed.append(resume)
+    def __call__(self, request):
+        model, seed = request.model, request.overrides["seed"]
+        self.calls.append((model, seed, dict(request.config_dict)))
+        self.resumed.append(request.resume)
         if len(self.calls) == self.raise_on:
             raise self.error()
         if model == self.failing_model:
             raise RuntimeError("out of memory\nsecond line")
-        return fake_result(model, config_dict, test=0.1 + 0.01 * cmd_args["seed"] + 0.1 * (model == "MDSRec"))
+        return fake_result(model, request.config_dict, test=0.1 + 0.01 * seed + 0.1 * (model == "MDSRec"))
 
 
 def spec(tmp_path, models=("SASRec", "GRU4Rec"), seeds=(1, 2), budget=1, **kw):
     return GridSpec([Entry(m) for m in models], DATASET, list(seeds), tmp_path / "results", budget,
-                    [str(PROPERTIES_DIR / "grid.yaml")], {"gpu_id": "", **kw})
+                    [GRID_YAML], {"gpu_id": "", **kw})
 
 
 def read_runs(tmp_path):
@@ -170,7 +178,7 @@ def test_ablation_reuses_the_comparisons_mdsrec_runs(tmp_path):
     comparison = tmp_path / "results"
     Grid(spec(tmp_path, models=("MDSRec",)), run_fn=FakeRuns()).run()
     ablation = GridSpec([Entry("MDSRec", "full"), Entry("MDSRec", "wo_rgc")], DATASET, [1, 2],
-                        comparison / "ablation", 1, [str(PROPERTIES_DIR / "grid.yaml")], {"gpu_id": ""},
+                        comparison / "ablation", 1, [GRID_YAML], {"gpu_id": ""},
                         reuse_dirs=[comparison])
     runs = FakeRuns()
     outcomes = Grid(ablation, run_fn=runs).run()
@@ -184,7 +192,7 @@ def test_ablation_reuses_the_comparisons_mdsrec_runs(tmp_path):
         assert sorted(row["variant"] for row in csv.DictReader(handle)) == ["full", "full", "wo_rgc", "wo_rgc"]
     # ... and the other way round: the comparison finds nothing new to train.
     again = FakeRuns()
-    Grid(GridSpec([Entry("MDSRec")], DATASET, [1, 2], comparison, 1, [str(PROPERTIES_DIR / "grid.yaml")],
+    Grid(GridSpec([Entry("MDSRec")], DATASET, [1, 2], comparison, 1, [GRID_YAML],
                   {"gpu_id": ""}, reuse_dirs=[comparison / "ablation"]), run_fn=again).run()
     assert again.calls == []
 
@@ -200,27 +208,27 @@ def test_failing_model_is_recorded_and_the_others_complete(tmp_path):
     assert statuses[("GRU4Rec", "1")] == ("failed", "RuntimeError: out of memory second line")
     assert statuses[("SASRec", "2")] == ("ok", "")
     table = build_table(outcomes, ReportInfo("t", "cmd", [1, 2], 1))
-    assert "| GRU4Rec | failed: RuntimeError: out of memory second line |  | 0/2 |" in table.splitlines()
-    alone = build_table([gru], ReportInfo("t", "cmd", [1, 2], 1)).splitlines()
-    assert "| Model | Result | Seeds |" in alone and "| GRU4Rec | failed: RuntimeError: out of memory second line | 0/2 |" in alone
+    assert ["GRU4Rec", "failed: RuntimeError: out of memory second line", "", "0/2"] in markdown_tables(table)[0]
+    alone = markdown_tables(build_table([gru], ReportInfo("t", "cmd", [1, 2], 1)))[0]
+    assert alone == [["Model", "Result", "Seeds"], ["GRU4Rec", "failed: RuntimeError: out of memory second line", "0/2"]]
 
     retry = FakeRuns()  # failed runs are tried again, finished ones are not
     Grid(spec(tmp_path, models=("GRU4Rec", "SASRec")), run_fn=retry).run()
     assert [(m, s) for m, s, _ in retry.calls] == [("GRU4Rec", 1), ("GRU4Rec", 2)]
 
 
-def prefers_small_learning_rate(model, dataset, files, config_dict, cmd_args=None, saved=True):
+def prefers_small_learning_rate(request):
     """A stand-in run (module level: --jobs pickles it into its processes) where the smaller
     learning rate is better on validation and worse on test."""
-    slow = config_dict.get("learning_rate") == 0.0005
-    return fake_result(model, config_dict, test=0.1 if slow else 0.3, valid=0.3 if slow else 0.1)
+    slow = request.config_dict.get("learning_rate") == 0.0005
+    return fake_result(request.model, request.config_dict, test=0.1 if slow else 0.3, valid=0.3 if slow else 0.1)
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_tuning_chooses_on_validation_with_the_same_budget_for_every_model(tmp_path, jobs):
-    def run(model, dataset, files, config_dict, cmd_args=None, saved=True):
-        calls.append((model, cmd_args["seed"], config_dict.get("learning_rate")))
-        return prefers_small_learning_rate(model, dataset, files, config_dict, cmd_args)
+    def run(request):
+        calls.append((request.model, request.overrides["seed"], request.config_dict.get("learning_rate")))
+        return prefers_small_learning_rate(request)
 
     calls = []
     models = ("SASRec", "GRU4Rec") if jobs == 1 else ("SASRec",)  # each process start costs seconds
@@ -237,20 +245,19 @@ def test_tuning_chooses_on_validation_with_the_same_budget_for_every_model(tmp_p
         assert len([c for c in calls if c[0] == "GRU4Rec"]) == 5
     else:  # the same runs, trained in other processes
         assert len(read_runs(tmp_path)) == 5
-    table = build_table(outcomes, ReportInfo("t", "cmd", [1, 2, 3], 3))
-    assert "| SASRec | 3 of 4 | learning_rate=0.0005, hidden_dropout_prob=0.5 | 0.3000 |" in table.splitlines()
-    assert ("| GRU4Rec | 3 of 4 | learning_rate=0.0005, dropout_prob=0.3 | 0.3000 |" in table.splitlines()) \
-        == ("GRU4Rec" in models)
+    tuned = markdown_tables(build_table(outcomes, ReportInfo("t", "cmd", [1, 2, 3], 3)))[-2]
+    assert ["SASRec", "3 of 4", "learning_rate=0.0005, hidden_dropout_prob=0.5", "0.3000"] in tuned
+    assert (["GRU4Rec", "3 of 4", "learning_rate=0.0005, dropout_prob=0.3", "0.3000"] in tuned) == ("GRU4Rec" in models)
 
 
 def test_config_hash_ignores_paths_and_follows_results(tmp_path):
-    grid = Grid(spec(tmp_path))
-    base = grid._resolve(Entry("SASRec"), {}, seed=1)
-    grid.spec.overrides = {"gpu_id": "", "checkpoint_dir": str(tmp_path / "elsewhere"), "show_progress": False}
-    assert grid._resolve(Entry("SASRec"), {}, seed=1).hash == base.hash
-    assert grid._resolve(Entry("SASRec"), {}, seed=2).hash != base.hash
-    assert grid._resolve(Entry("SASRec"), {"learning_rate": 0.0005}, seed=1).hash != base.hash
-    assert grid._resolve(Entry("SASRec"), {"learning_rate": 0.001}, seed=1).hash == base.hash  # the default
+    grid = spec(tmp_path)
+    base = resolve_run(grid, Entry("SASRec"), {}, seed=1)
+    grid.overrides = {"gpu_id": "", "checkpoint_dir": str(tmp_path / "elsewhere"), "show_progress": False}
+    assert resolve_run(grid, Entry("SASRec"), {}, seed=1).hash == base.hash
+    assert resolve_run(grid, Entry("SASRec"), {}, seed=2).hash != base.hash
+    assert resolve_run(grid, Entry("SASRec"), {"learning_rate": 0.0005}, seed=1).hash != base.hash
+    assert resolve_run(grid, Entry("SASRec"), {"learning_rate": 0.001}, seed=1).hash == base.hash  # the default
     assert config_hash({"a": 1, "data_path": "x"}) == config_hash({"data_path": "y", "a": 1})
     # An option added later keeps earlier runs' hashes at its neutral value only.
     assert config_hash({"a": 1, "feature_normalization": "none"}) == config_hash({"a": 1})
@@ -260,7 +267,7 @@ def test_config_hash_ignores_paths_and_follows_results(tmp_path):
 def test_command_line_grid_and_ablation(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     runs = FakeRuns()
-    monkeypatch.setattr(runner, "run", runs)
+    monkeypatch.setattr(grid_module, "run_request", runs)
     progress = []
     handler = logging.Handler()
     handler.emit = lambda record: progress.append(record.getMessage())
@@ -291,27 +298,29 @@ def test_command_line_grid_and_ablation(tmp_path, monkeypatch):
     # The `full` preset is the comparison's MDSRec run at seed 1: reused, not trained again.
     assert {"n_graph_layers": 0} in presets and {} not in presets and len(presets) == 6
     table = (folder / "ablation" / "table.md").read_text()
-    assert "Improvement of MDSRec-full over the best preset" in table and "| MDSRec-wo_rgc |" in table
+    assert "Improvement of MDSRec-full over the best preset" in table and "| MDSRec-wo_rgc " in table
 
-    monkeypatch.setattr(runner, "run", FakeRuns(failing_model="GRU4Rec"))
+    monkeypatch.setattr(grid_module, "run_request", FakeRuns(failing_model="GRU4Rec"))
     assert cli.main(["--model=SASRec,GRU4Rec", f"--dataset={DATASET}", "--gpu_id="]) == 1  # table written all the same
-    assert "| GRU4Rec | failed: RuntimeError: out of memory second line |" in (folder / "table.md").read_text()
+    main_table = markdown_tables((folder / "table.md").read_text())[0]
+    assert ["GRU4Rec", "failed: RuntimeError: out of memory second line", "", "0/1"] in main_table
     assert cli.main(["--model=SASRec,GRU4Rec", "--seeds=0"]) == 2
     assert cli.main(["--model=SASRec,GRU4Rec", "--seeds=2", "--seed=3"]) == 2
-    assert cli.main(["--model=SASRec", "--budget=none"]) == 2
+    assert cli.main(["--model=SASRec", "--mode=grid", "--budget=none"]) == 2
     assert cli.main(["--model=SASRec,GRU4Rec", "--jobs=0"]) == 2
     # A trial grid in a folder of its own leaves the tables under results/ as they are.
-    assert cli.main(["--model=SASRec", f"--dataset={DATASET}", "--results_dir=trials", "--gpu_id="]) == 0
+    assert cli.main(["--mode=grid", "--model=SASRec", f"--dataset={DATASET}", "--results_dir=trials", "--gpu_id="]) == 0
     assert (tmp_path / "trials" / DATASET / "table.md").is_file()
     assert "GRU4Rec" in (folder / "table.md").read_text()
     args, rest = cli.build_parser().parse_known_args(["--model=SASRec", "--seed=3"])
-    assert rest == ["--seed=3"] and not grid_command.wanted(args)  # a config option, not --seeds
+    assert rest == ["--seed=3"] and cli.resolve_mode(args) == "train"  # a config option, not --seeds
 
 
+@pytest.mark.shared_data
 def test_two_models_end_to_end_on_the_real_slice(mm_config, tmp_path):
     # mm_config's own seed is overridden by the grid's; GRU4Rec and SASRec are the cheapest to train
     grid = GridSpec([Entry("GRU4Rec"), Entry("SASRec")], MM_SLICE, [1], tmp_path / "results", 1,
-                    [str(PROPERTIES_DIR / "grid.yaml")], {**mm_config, "MAX_ITEM_LIST_LENGTH": 10})
+                    [GRID_YAML], {**mm_config, "MAX_ITEM_LIST_LENGTH": 10})
     outcomes = Grid(grid).run()
     assert [len(o.ok_rows) for o in outcomes] == [1, 1], [o.error for o in outcomes]
     for o in outcomes:
@@ -320,24 +329,25 @@ def test_two_models_end_to_end_on_the_real_slice(mm_config, tmp_path):
         config = yaml.safe_load((grid.out_dir / "configs" / f"{o.label}-{row['config_hash']}.yaml").read_text())
         assert config["seed"] == 1 and config["MAX_ITEM_LIST_LENGTH"] == 10 and config["model"] == o.label
     table = write_report(outcomes, ReportInfo("e2e", "cmd", [1], 1, reference="SASRec"), grid.out_dir).read_text()
-    assert "| GRU4Rec |" in table and "| SASRec |" in table and "p n/a (1 paired seeds)" in table
+    assert [row[0] for row in markdown_tables(table)[0][1:3]] == ["GRU4Rec", "SASRec"] and "p n/a (1 paired seeds)" in table
     assert (grid.out_dir / "chart.png").is_file()
     assert json.loads(outcomes[1].rows[0]["params"]) == {}
 
 
+@pytest.mark.shared_data
 def test_a_run_the_grid_left_unfinished_goes_on_from_its_last_epoch(mm_config, tmp_path, monkeypatch):
     grid = GridSpec([Entry("SASRec")], MM_SLICE, [1], tmp_path / "results", 1,
-                    [str(PROPERTIES_DIR / "grid.yaml")], {**mm_config, "MAX_ITEM_LIST_LENGTH": 10, "epochs": 2})
+                    [GRID_YAML], {**mm_config, "MAX_ITEM_LIST_LENGTH": 10, "epochs": 2})
     state = interrupted_after_first_epoch(Grid(grid).run, monkeypatch)
     assert state.parent.parent == tmp_path / "saved" / "grid"
-    first_epoch = torch.load(state, weights_only=False)["timing"]["epoch_seconds"]
+    first_epoch = torch.load(state, weights_only=True)["timing"]["epoch_seconds"]
     assert len(first_epoch) == 1
 
     resumed, results = [], []
 
-    def tracking_run(*args, **kwargs):
-        resumed.append(kwargs.get("resume"))
-        results.append(runner.run(*args, **kwargs))
+    def tracking_run(request):
+        resumed.append(request.resume)
+        results.append(runner.run_request(request))
         return results[-1]
 
     (outcome,) = Grid(grid, run_fn=tracking_run).run()
@@ -348,11 +358,12 @@ def test_a_run_the_grid_left_unfinished_goes_on_from_its_last_epoch(mm_config, t
     assert results[0].train_seconds > first_epoch[0]
 
 
+@pytest.mark.shared_data
 def test_runs_train_side_by_side_in_their_own_processes(mm_config, tmp_path):
     import os
 
     grid = GridSpec([Entry("GRU4Rec"), Entry("SASRec")], MM_SLICE, [1], tmp_path / "results", 1,
-                    [str(PROPERTIES_DIR / "grid.yaml")], {**mm_config, "MAX_ITEM_LIST_LENGTH": 10}, jobs=2)
+                    [GRID_YAML], {**mm_config, "MAX_ITEM_LIST_LENGTH": 10}, jobs=2)
     outcomes = Grid(grid).run()
     assert [len(o.ok_rows) for o in outcomes] == [1, 1], [o.error for o in outcomes]
     # checkpoint names carry the pid of the process that trained them
@@ -368,8 +379,11 @@ def test_runs_train_side_by_side_in_their_own_processes(mm_config, tmp_path):
 def test_each_run_records_the_commit_it_ran_from(tmp_path):
     import subprocess
 
-    from recbole_mdsrec.paths import REPO_ROOT
+    from pathlib import Path
+
     from recbole_mdsrec.tables.store import code_version
+
+    REPO_ROOT = Path(__file__).resolve().parents[1]
 
     head = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short=12", "HEAD"],
                           capture_output=True, text=True).stdout.strip()

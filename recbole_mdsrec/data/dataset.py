@@ -7,8 +7,8 @@ filtering, by item token. Models read them as frozen tensors:
 - ``dataset.modal_features[m]``: float32 [n_items, d_m], row 0 = padding (zeros), scaled as
   the option ``feature_normalization`` says (``recbole_mdsrec/data/normalize.py``);
 - ``dataset.modal_masks[m]``: bool [n_items], False where the item lacks modality m;
-- ``dataset.modal_graph(m, settings)``: the normalised item–item graph of modality m
-  (torch sparse [n_items, n_items]), built from the *training split only*.
+- ``train_dataset.training_sequences()``: each user's training items, from which
+  ``graphs.modal.modal_graph`` builds the item graphs (the training split only).
 """
 
 from __future__ import annotations
@@ -18,15 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from recbole_mdsrec import compat  # noqa: F401  (before RecBole is used)
 from recbole.data.dataset import SequentialDataset
 
 from recbole_mdsrec.data.feature_store import align_to_item_ids, feature_path, load_modal_features
 from recbole_mdsrec.data.normalize import normalize_features
 from recbole_mdsrec.errors import ConfigError, DataError
-from recbole_mdsrec.graphs.behavior import cooccurrence
-from recbole_mdsrec.graphs.build import build_modal_graph, to_torch_sparse
-from recbole_mdsrec.graphs.cache import graph_cache_key, load_or_build
 
 SPLIT_ROLES = ("train", "valid", "test")
 
@@ -35,6 +31,7 @@ class MultimodalSequentialDataset(SequentialDataset):
     def __init__(self, config):
         super().__init__(config)
         self.split_role = "all"
+        self._training_sequences = None
         self.modalities = self._configured_modalities(config)
         self.modal_features: dict[str, torch.Tensor] = {}
         self.modal_masks: dict[str, torch.Tensor] = {}
@@ -72,32 +69,15 @@ class MultimodalSequentialDataset(SequentialDataset):
             dataset.split_role = role
         return datasets
 
-    # --- the training part of the sequences, and the graphs built from it ---------------
+    # --- the training part of the sequences -----------------------------------------------
 
     def training_sequences(self) -> list[np.ndarray]:
         """Each user's training items in time order, read from the training split only
-        (validation and test targets are never in its rows)."""
+        (validation and test targets are never in its rows); computed once."""
         self._require_train_split("training_sequences")
-        return user_sequences(self)[1]
-
-    def modal_graph(self, modality: str, settings: dict) -> torch.Tensor:
-        """Normalised graph of ``modality`` (torch sparse), cached on disk under a key that
-        hashes the features, the training interactions and every graph setting."""
-        self._require_train_split("modal_graph")
-        features = self.modal_features[modality].numpy()
-        mask = self.modal_masks[modality].numpy()
-        sequences = self.training_sequences()
-        fingerprint = _sequences_fingerprint(sequences)
-        key = graph_cache_key(features, mask, fingerprint, {"modality": modality, **settings})
-        uses_behavior = settings["mode"] != "modal_knn"
-
-        def build():
-            behavior = cooccurrence(sequences, self.item_num, window=settings["window"]) if uses_behavior else None
-            options = {k: v for k, v in settings.items() if k != "window"}
-            return build_modal_graph(features, mask, behavior, **options)
-
-        cache_dir = Path(self.config["graph_cache_dir"] or Path(self.config["data_path"]) / ".graph_cache")
-        return to_torch_sparse(load_or_build(cache_dir, key, build))
+        if self._training_sequences is None:
+            self._training_sequences = user_sequences(self)[1]
+        return self._training_sequences
 
     def _require_train_split(self, what: str) -> None:
         if self.split_role != "train":
@@ -121,8 +101,3 @@ def user_sequences(dataset) -> tuple[np.ndarray, list[np.ndarray]]:
     starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
     ends = np.r_[starts[1:], len(users)]
     return users[starts], [np.r_[first_history[s], targets[s:e]] for s, e in zip(starts, ends)]
-
-
-def _sequences_fingerprint(sequences: list[np.ndarray]) -> bytes:
-    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
-    return lengths.tobytes() + (np.concatenate(sequences).astype(np.int64).tobytes() if sequences else b"")

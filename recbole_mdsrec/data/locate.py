@@ -5,20 +5,22 @@ from __future__ import annotations
 from logging import getLogger
 from pathlib import Path
 
+from recbole_mdsrec import roots
 from recbole_mdsrec.errors import DataError
 from recbole_mdsrec.files import exclusive_lock
-from recbole_mdsrec.paths import SHARED_RAW_ROOT
 
 
-def ensure_dataset(config, raw_root: Path = SHARED_RAW_ROOT) -> None:
+def ensure_dataset(config) -> None:
     """Make sure ``<data_path>/<dataset>.inter`` exists.
 
     RecBole would try to download a missing dataset, which cannot work offline; instead a
-    dataset this plugin knows how to build is prepared from ``raw_root``, and any other
-    gets an error that says where its files are expected.
+    dataset this plugin knows how to build is prepared from the raw data root (option
+    ``raw_data_path``, see ``recbole_mdsrec/roots.py``), and any other gets an error that
+    says where its files are expected.
     """
     from recbole_mdsrec.data.prepare import DATASETS, prepare_dataset
 
+    raw_root = roots.raw_root(config["raw_data_path"])
     name = config["dataset"]
     data_dir = Path(config["data_path"])
     if (data_dir / f"{name}.inter").is_file():

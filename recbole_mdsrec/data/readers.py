@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recbole_mdsrec import roots
 from recbole_mdsrec.errors import DataError
-
-DATA_README = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "README.md"
 INTER_COLUMNS = ("user_id", "item_id", "rating", "timestamp")
 
 
@@ -43,9 +42,10 @@ def require_file(path: Path, what: str) -> Path:
     """Fail with where the raw data is expected and how to get it."""
     if not path.exists():
         raise DataError(
-            f"The raw {what} was not found at {path}. Raw datasets are read from ../shared/datasets/raw "
-            f"next to the repository unless --raw-dir says otherwise; {DATA_README} describes each "
-            f"dataset's folder and where its files come from."
+            f"The raw {what} was not found at {path}. Raw datasets are read from the raw data root "
+            f"(prepare --raw_dir, run.py --raw_data_path, or ${roots.RAW_ROOT_ENV}; default "
+            f"{roots.DEFAULT_RAW_ROOT} below the working directory); {roots.shared_root() / 'README.md'} "
+            f"describes each dataset's folder and where its files come from."
         )
     return path
 

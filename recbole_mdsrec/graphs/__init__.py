@@ -1,17 +1,8 @@
-"""RGC: item-item graphs per modality (behaviour signal, block-wise kNN, cache)."""
+"""RGC: item-item graphs per modality.
 
-from recbole_mdsrec.graphs.behavior import cooccurrence
-from recbole_mdsrec.graphs.build import build_modal_graph, knn_edges, propagate, to_torch_sparse
-from recbole_mdsrec.graphs.cache import graph_cache_key, load_or_build
-from recbole_mdsrec.graphs.knn import topk_neighbours
-
-__all__ = [
-    "build_modal_graph",
-    "cooccurrence",
-    "graph_cache_key",
-    "knn_edges",
-    "load_or_build",
-    "propagate",
-    "to_torch_sparse",
-    "topk_neighbours",
-]
+``spec`` (the options), ``behavior`` (co-occurrence in the training sequences), ``knn`` and
+``clustered`` (exact block-wise and approximate top-k search), ``build`` (one normalised
+graph from features and behaviour), ``cache`` (on disk), ``modal`` (a dataset's graph of one
+modality), ``propagate`` (LightGCN smoothing over a graph), ``signal`` (how much next-item
+signal a graph carries, before training).
+"""

@@ -2,9 +2,10 @@
 
 ``build_modal_graph`` turns the features of one modality (rows = RecBole internal item ids,
 row 0 = padding) and the training co-occurrence matrix ``B`` into
-``Â = D^{-1/2} A D^{-1/2}``, a float32 CSR matrix ``[N, N]``:
+``Â = D^{-1/2} A D^{-1/2}``, a float32 CSR matrix ``[N, N]``, as a ``GraphSpec`` says
+(``graphs/spec.py``; its config options in brackets):
 
-1. Directed kNN edges per item, by ``graph_mode``:
+1. Directed kNN edges per item, by ``mode`` (``graph_mode``), ``k`` (``knn_k``):
 
    - ``behavior_knn`` (default): the top-k items by modal cosine ``S`` among the items that
      co-occur with it (``B_ij > 0``); if fewer than k co-occur, the rest are filled from its
@@ -20,20 +21,19 @@ row 0 = padding) and the training co-occurrence matrix ``B`` into
    ``modal_knn`` they have no edges but the self loop.  After symmetrisation they are thus
    linked only to their behaviour neighbours.
 
-3. Edge weights (``edge_weight``): ``binary`` (1 per kept edge), or ``similarity`` (the
+3. Edge weights (``edge_weight``, ``graph_edge_weight``): ``binary`` (1 per kept edge), or ``similarity`` (the
    cosine ``S_ij`` clamped at 0, so that degrees stay positive: a neighbour with a
    negative cosine is dropped; a behaviour-only edge of an item lacking the modality has
    no cosine and weighs ``B_ij / max_j B_ij`` instead).
 
-4. Symmetrise (``symmetric``): ``max`` keeps ``max(A_ij, A_ji)`` (an edge chosen by either
+4. Symmetrise (``symmetric``, ``graph_symmetric``): ``max`` keeps ``max(A_ij, A_ji)`` (an edge chosen by either
    end is kept at full weight); ``mean`` uses ``(A_ij + A_ji) / 2`` (a one-sided edge
-   counts half).  Then add self loops of weight 1 (``self_loop``) and normalise.  Rows of
+   counts half).  Then add self loops of weight 1 (``self_loop``, ``graph_self_loop``) and normalise.  Rows of
    items without any edge stay empty; row and column 0 (padding) are always empty.
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import Optional
 
 import numpy as np
@@ -41,62 +41,40 @@ import scipy.sparse as sp
 import torch
 
 from recbole_mdsrec.errors import ConfigError, DataError
-from recbole_mdsrec.graphs._options import choice_option, float_option, integer_option
 from recbole_mdsrec.graphs.clustered import clustered_topk_neighbours
 from recbole_mdsrec.graphs.knn import pair_cosine, topk_neighbours
+from recbole_mdsrec.graphs.propagate import to_torch_sparse
+from recbole_mdsrec.graphs.spec import GraphSpec
 
-MODES = ("behavior_knn", "modal_knn", "behavior_weighted")
-SEARCHES = ("auto", "exact", "approximate")
 #: ``search='auto'`` uses the clustered (approximate) search from this many items with the
 #: modality on; below it the exact search takes about a minute or less (benchmarks/README.md).
 AUTO_APPROXIMATE_ITEMS = 100_000
-EDGE_WEIGHTS = ("binary", "similarity")
-SYMMETRIC = ("max", "mean")
 #: Added to S for co-occurring items under behavior_knn; > max(S) - min(S) = 2.
 BEHAVIOR_RANK_OFFSET = 3.0
+DEFAULT_SPEC = GraphSpec()
 
 
-def build_modal_graph(
-    features,
-    mask,
-    behavior: Optional[sp.spmatrix],
-    *,
-    self_loop: bool = True,
-    symmetric: str = "max",
-    **knn_options,
-) -> sp.csr_matrix:
+def build_modal_graph(features, mask, behavior: Optional[sp.spmatrix], spec: GraphSpec = DEFAULT_SPEC,
+                      *, block_size: Optional[int] = None) -> sp.csr_matrix:
     """The normalised graph ``D^{-1/2} A D^{-1/2}`` of one modality (see module docstring).
 
     Args:
-        features, mask, behavior, and ``knn_options`` (``mode``, ``k``, ``beta``,
-            ``edge_weight``, ``block_size``, ``search``, ``n_clusters``, ``n_probe``): as
-            :func:`knn_edges`, which chooses the directed edges.
-        self_loop, symmetric: step 4 of the module docstring.
+        features, mask, behavior, block_size: as :func:`knn_edges`, which chooses the
+            directed edges.
+        spec: every option of the graph; ``spec.window`` only shapes ``behavior``, which
+            the caller built (``behavior.cooccurrence``).
     """
-    choice_option("graph_symmetric", symmetric, SYMMETRIC)
-    adjacency = knn_edges(features, mask, behavior, **knn_options)
-    adjacency = adjacency.maximum(adjacency.T) if symmetric == "max" else (adjacency + adjacency.T) * 0.5
-    if self_loop:
+    adjacency = knn_edges(features, mask, behavior, spec, block_size=block_size)
+    adjacency = adjacency.maximum(adjacency.T) if spec.symmetric == "max" else (adjacency + adjacency.T) * 0.5
+    if spec.self_loop:
         n = adjacency.shape[0]
         items = np.arange(1, n)
         adjacency = adjacency + sp.csr_matrix((np.ones(n - 1), (items, items)), shape=(n, n))
     return _normalise(adjacency.tocsr())
 
 
-def knn_edges(
-    features,
-    mask,
-    behavior: Optional[sp.spmatrix],
-    *,
-    mode: str = "behavior_knn",
-    k: int = 10,
-    beta: float = 1.0,
-    edge_weight: str = "binary",
-    block_size: Optional[int] = None,
-    search: str = "auto",
-    n_clusters: Optional[int] = None,
-    n_probe: Optional[int] = None,
-) -> sp.csr_matrix:
+def knn_edges(features, mask, behavior: Optional[sp.spmatrix], spec: GraphSpec = DEFAULT_SPEC,
+              *, block_size: Optional[int] = None) -> sp.csr_matrix:
     """The directed kNN adjacency (steps 1-3 of the module docstring), float64 CSR ``[N, N]``.
 
     Row i holds the neighbours item i chose, with their edge weights; not yet symmetric,
@@ -107,86 +85,31 @@ def knn_edges(
         mask: ``[N]`` bool, False where the item lacks the modality (None: all have it).
         behavior: ``[N, N]`` co-occurrence counts (``behavior.cooccurrence``); required by
             the ``behavior_*`` modes, ignored by ``modal_knn``.
-        search: ``exact`` (``knn.topk_neighbours``), ``approximate`` (``clustered``, with
-            ``n_clusters`` and ``n_probe``; None picks them), or ``auto`` (approximate from
-            ``AUTO_APPROXIMATE_ITEMS`` items with the modality).
-        The other options are described in the module docstring.
+        spec: ``search`` picks ``exact`` (``knn.topk_neighbours``), ``approximate``
+            (``clustered``, with ``n_clusters`` and ``n_probe``; None picks them), or
+            ``auto`` (approximate from ``AUTO_APPROXIMATE_ITEMS`` items with the modality).
+        block_size: rows per block of the exact search (None: from memory); speed only.
     """
-    choice_option("graph_mode", mode, MODES)
-    choice_option("graph_edge_weight", edge_weight, EDGE_WEIGHTS)
-    choice_option("graph_search", search, SEARCHES)
     feats = torch.as_tensor(np.asarray(features), dtype=torch.float32)
     n = feats.shape[0] if feats.dim() == 2 else -1
     valid = _item_mask(mask, n)
-    counts = None if mode == "modal_knn" else _behavior_counts(behavior, n, mode)
+    counts = _behavior_counts(behavior, n, spec.mode) if spec.uses_behavior else None
 
-    bonus = _bonus(counts, mode, beta)
-    if search == "approximate" or (search == "auto" and int(valid.sum()) >= AUTO_APPROXIMATE_ITEMS):
-        indices, values = clustered_topk_neighbours(feats, k, valid, bonus, n_clusters, n_probe)
+    bonus = _bonus(counts, spec.mode, spec.beta)
+    if spec.search == "approximate" or (spec.search == "auto" and int(valid.sum()) >= AUTO_APPROXIMATE_ITEMS):
+        indices, values = clustered_topk_neighbours(feats, spec.k, valid, bonus, spec.n_clusters, spec.n_probe)
     else:
-        indices, values = topk_neighbours(feats, k, valid, bonus, block_size)
-    rows, cols, weights = _modal_edges(feats, indices, values, edge_weight, exact_cosine=mode == "modal_knn")
+        indices, values = topk_neighbours(feats, spec.k, valid, bonus, block_size)
+    rows, cols, weights = _modal_edges(feats, indices, values, spec.edge_weight, exact_cosine=spec.mode == "modal_knn")
     if counts is not None:
         lacking = np.flatnonzero(~valid.numpy())
-        extra = _behavior_edges(counts, lacking[lacking != 0], k, edge_weight)
+        extra = _behavior_edges(counts, lacking[lacking != 0], spec.k, spec.edge_weight)
         rows, cols, weights = (np.concatenate(pair) for pair in zip((rows, cols, weights), extra))
 
     adjacency = sp.coo_matrix((weights, (rows, cols)), shape=(n, n)).tocsr()
     adjacency.eliminate_zeros()  # similarity edges clamped to 0
     adjacency.sort_indices()
     return adjacency
-
-
-def to_torch_sparse(matrix: sp.spmatrix) -> torch.Tensor:
-    """A scipy matrix as a torch sparse CSR tensor (float32).
-
-    CSR, not COO: on CPU, ``torch.sparse.mm`` of a k=10 graph by ``[N, 64]`` took 10.6 ms
-    (CSR) vs 121 ms (COO) at N = 50k, and 97 vs 564 ms at N = 200k.
-    """
-    csr = sp.csr_matrix(matrix, dtype=np.float32)
-    csr.sort_indices()
-    with warnings.catch_warnings():  # torch flags sparse CSR as "beta" on first use
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(
-            torch.from_numpy(csr.indptr.astype(np.int64)),
-            torch.from_numpy(csr.indices.astype(np.int64)),
-            torch.from_numpy(csr.data),
-            size=csr.shape,
-            check_invariants=False,  # scipy already guarantees them; checking costs a pass
-        )
-
-
-def propagate(graph: torch.Tensor, x: torch.Tensor, n_layers: int) -> torch.Tensor:
-    """``mean(X, ÂX, Â²X, ..., Â^L X)`` with ``L = n_layers`` (LightGCN); ``L = 0`` returns X.
-
-    ``graph`` must be symmetric, as ``build_modal_graph`` makes it: the backward pass
-    multiplies by ``graph`` instead of its transpose.
-    """
-    n_layers = integer_option("n_graph_layers", n_layers, 0, "0 disables the graph.")
-    if n_layers == 0:
-        return x
-    total, layer = x, x
-    for _ in range(n_layers):
-        layer = _SymmetricSparseMM.apply(graph, layer)
-        total = total + layer
-    return total / (n_layers + 1)
-
-
-class _SymmetricSparseMM(torch.autograd.Function):
-    """``graph @ x`` whose gradient reuses ``graph`` as its own transpose.
-
-    torch's generic CSR backward transposes the matrix on every call: forward + backward
-    took 144 ms vs 33 ms this way at N = 50k, d = 64.
-    """
-
-    @staticmethod
-    def forward(ctx, graph, x):
-        ctx.graph = graph
-        return torch.sparse.mm(graph, x)
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        return None, torch.sparse.mm(ctx.graph, grad_out)
 
 
 def _item_mask(mask, n: int) -> torch.Tensor:
@@ -235,7 +158,6 @@ def _bonus(counts: Optional[sp.csr_matrix], mode: str, beta: float):
         bonus = counts.copy()
         bonus.data[:] = BEHAVIOR_RANK_OFFSET
     else:
-        beta = float_option("behavior_beta", beta, "it weighs the behaviour term, e.g. 1.0.")
         bonus = _row_normalised(counts).multiply(beta).tocsr()
 
     def rows(start: int, end: int) -> torch.Tensor:

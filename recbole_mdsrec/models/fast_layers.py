@@ -24,7 +24,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recbole_mdsrec import compat  # noqa: F401  (before RecBole is used)
 from recbole.model.layers import FeedForward
 
 _BYTES_PER_WORD = 7  # torch's int64 random_() draws from [0, 2^63): the top byte is not uniform

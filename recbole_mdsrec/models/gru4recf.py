@@ -4,7 +4,7 @@ B. Hidasi et al. "Parallel Recurrent Neural Network Architectures for Feature-ri
 Session-based Recommendations." RecSys 2016; RecBole's ``GRU4RecF`` is the reference.
 
 RecBole's version embeds categorical item fields with ``FeatureSeqEmbLayer``; here each
-modality's dense features are one feature field (:class:`ModalFeatureFields`). The rest
+modality's dense features are one feature field (``ModalItemTable.fields``). The rest
 is RecBole's:
 
 - ``parallel`` (RecBole's choice, the paper's best): one GRU over item embeddings, one GRU
@@ -21,12 +21,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from recbole_mdsrec import compat  # noqa: F401  (before RecBole is used)
 from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.model.init import xavier_normal_initialization
 
-from recbole_mdsrec.models.layers import ItemEmbeddingScoring, ModalFeatureFields
+from recbole_mdsrec.models.init import init_weights
+from recbole_mdsrec.models.modal_items import ModalItemTable
 from recbole_mdsrec.models.options import choice
+from recbole_mdsrec.models.scoring import LOSS_TYPES, DotProductScoring, ItemEmbeddingScoring
 
 
 class GRU4RecF(ItemEmbeddingScoring, SequentialRecommender):
@@ -43,12 +44,12 @@ class GRU4RecF(ItemEmbeddingScoring, SequentialRecommender):
         self.num_layers = config["num_layers"]
         self.dropout_prob = config["dropout_prob"]
         self.architecture = choice(config, "gru_architecture", self.ARCHITECTURES)
-        self.init_loss(config)
+        loss_type = choice(config, "loss_type", LOSS_TYPES)
 
         # define layers
         self.item_embedding = nn.Embedding(self.n_items, self.embedding_size, padding_idx=0)
-        self.feature_fields = ModalFeatureFields.from_config(config, dataset, "GRU4RecF", self.embedding_size, self.dropout_prob)
-        feature_width = self.embedding_size * self.feature_fields.n_fields
+        self.modal_items = ModalItemTable.from_config(config, dataset, "GRU4RecF", self.embedding_size, self.dropout_prob)
+        feature_width = self.embedding_size * self.modal_items.n_modalities
         if self.architecture == "parallel":
             self.item_gru_layers = self._gru(self.embedding_size)
             self.feature_gru_layers = self._gru(feature_width)
@@ -57,9 +58,10 @@ class GRU4RecF(ItemEmbeddingScoring, SequentialRecommender):
             self.gru_layers = self._gru(self.embedding_size + feature_width)
             self.dense_layer = nn.Linear(self.hidden_size, self.embedding_size)
         self.dropout = nn.Dropout(self.dropout_prob)
+        self.scoring = DotProductScoring(loss_type)
 
         # parameters initialization
-        self.apply(xavier_normal_initialization)
+        init_weights(self, xavier_normal_initialization)
 
     def _gru(self, input_size: int) -> nn.GRU:
         # bias-free, as RecBole's GRU4Rec/GRU4RecF
@@ -67,7 +69,7 @@ class GRU4RecF(ItemEmbeddingScoring, SequentialRecommender):
 
     def forward(self, item_seq, item_seq_len):
         item_emb = self.dropout(self.item_embedding(item_seq))
-        feature_emb = self.feature_fields(item_seq).flatten(-2)  # [B, L, M·d]
+        feature_emb = self.modal_items.fields(item_seq).flatten(-2)  # [B, L, M·d]
         if self.architecture == "parallel":
             item_output, _ = self.item_gru_layers(item_emb)
             feature_output, _ = self.feature_gru_layers(feature_emb)

@@ -13,32 +13,49 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-
-from recbole_mdsrec import compat  # noqa: F401  (before RecBole is used)
 from recbole.model.abstract_recommender import SequentialRecommender
-from recbole.model.loss import BPRLoss
 
-from recbole_mdsrec.graphs.build import EDGE_WEIGHTS, MODES as GRAPH_MODES, SEARCHES, SYMMETRIC, propagate
-from recbole_mdsrec.models.layers import (
-    FeatureProjection, Fusion, InterestCentralizedReadout, SequenceBranch, normal_init,
-)
-from recbole_mdsrec.models.options import choice, modal_features_of
+from recbole_mdsrec.graphs.modal import modal_graph
+from recbole_mdsrec.graphs.propagate import propagate
+from recbole_mdsrec.graphs.spec import GraphSpec
+from recbole_mdsrec.models.init import init_weights, normal_init
+from recbole_mdsrec.models.modal_items import ModalItemTable, modalities_of
+from recbole_mdsrec.models.options import choice
+from recbole_mdsrec.models.scoring import LOSS_TYPES, DotProductScoring
+from recbole_mdsrec.models.sequence import EncoderSpec, ReadoutSpec, SequenceBranch
 
 
-def graph_settings(config) -> dict:
-    """The RGC options of ``config`` as ``MultimodalSequentialDataset.modal_graph`` takes them."""
-    return {
-        "mode": choice(config, "graph_mode", GRAPH_MODES),
-        "k": config["knn_k"],
-        "beta": config["behavior_beta"],
-        "window": config["behavior_window"],
-        "self_loop": config["graph_self_loop"],
-        "edge_weight": choice(config, "graph_edge_weight", EDGE_WEIGHTS),
-        "symmetric": choice(config, "graph_symmetric", SYMMETRIC),
-        "search": choice(config, "graph_search", SEARCHES),
-        "n_clusters": config["graph_clusters"],
-        "n_probe": config["graph_probe"],
-    }
+class Fusion(nn.Module):
+    """Per-user weights over the modality embeddings (``gate``, ``mean``, ``weighted``), or a
+    linear map of their concatenation (``concat``) whose output is split back per modality."""
+
+    KINDS = ("gate", "mean", "weighted", "concat")
+
+    def __init__(self, kind: str, n_modalities: int, hidden_size: int):
+        super().__init__()
+        self.kind = kind
+        self.n = n_modalities
+        width = n_modalities * hidden_size
+        if kind == "gate":
+            self.net = nn.Sequential(nn.Linear(width, hidden_size), nn.Tanh(), nn.Linear(hidden_size, n_modalities))
+        elif kind == "weighted":
+            self.logits = nn.Parameter(torch.zeros(n_modalities))
+        elif kind == "concat":
+            self.net = nn.Linear(width, width)
+
+    def forward(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``users`` [B, M, d] -> (per-modality user vectors [B, M, d], weights [B, M])."""
+        batch = users.size(0)
+        if self.kind == "concat":
+            mixed = self.net(users.reshape(batch, -1)).view_as(users)
+            return mixed, users.new_ones(batch, self.n)
+        if self.kind == "gate":
+            weights = torch.softmax(self.net(users.reshape(batch, -1)), dim=-1)
+        elif self.kind == "weighted":
+            weights = torch.softmax(self.logits, dim=0).expand(batch, -1)
+        else:
+            weights = users.new_full((batch, self.n), 1.0 / self.n)
+        return users, weights
 
 
 class MDSRec(SequentialRecommender):
@@ -50,47 +67,35 @@ class MDSRec(SequentialRecommender):
         # load parameters info
         self.hidden_size = config["hidden_size"]
         self.initializer_range = config["initializer_range"]
-        self.loss_type = choice(config, "loss_type", ("CE", "BPR"))
         self.n_graph_layers = config["n_graph_layers"]
         self.difference = config["difference"]
-        self.modalities, features, masks = modal_features_of(dataset, "MDSRec")
-        projection = choice(config, "feature_projection", ("linear", "mlp"))
-        missing = choice(config, "missing_feature", ("learned", "zero"))
+        loss_type = choice(config, "loss_type", LOSS_TYPES)
         fusion = choice(config, "fusion", Fusion.KINDS)
-        ica_readout = config["ica_readout"]
-        if ica_readout:
-            choice(config, "ica_center", InterestCentralizedReadout.CENTERS)
-        settings = graph_settings(config)
+        encoder = EncoderSpec.from_config(config)
+        readout = ReadoutSpec.from_config(config) if config["ica_readout"] else None
+        graph = GraphSpec.from_config(config)
+        self.modalities = modalities_of(dataset, "MDSRec")
 
-        # frozen inputs: features, masks and graphs are buffers, not parameters
-        for m in self.modalities:
-            self.register_buffer(f"features_{m}", features[m], persistent=False)
-            self.register_buffer(f"mask_{m}", masks[m], persistent=False)
-            if self.n_graph_layers > 0:
-                self.register_buffer(f"graph_{m}", dataset.modal_graph(m, settings), persistent=False)
+        # frozen inputs: the modal graphs Â^m (RGC), built from the training split only
+        if self.n_graph_layers > 0:
+            for m in self.modalities:
+                self.register_buffer(f"graph_{m}", modal_graph(dataset, m, graph), persistent=False)
 
         # define layers and loss
         self.item_embedding = nn.Embedding(self.n_items, self.hidden_size, padding_idx=0)
-        self.projections = nn.ModuleDict({
-            m: FeatureProjection(features[m].shape[1], self.hidden_size, projection, missing, config["hidden_dropout_prob"])
-            for m in self.modalities
-        })
+        self.modal_items = ModalItemTable.from_config(config, dataset, "MDSRec", self.hidden_size,
+                                                      config["hidden_dropout_prob"])
         n_spaces = len(self.modalities) if self.difference else 1
         # Without difference learning the modal item vectors are concatenated and mapped to
         # one space, encoded by one shared branch (the SASRecF-style design).
         self.shared_items = None if self.difference else nn.Linear(len(self.modalities) * self.hidden_size, self.hidden_size)
-        self.branches = nn.ModuleList(
-            SequenceBranch(config, self.max_seq_length, ica_readout) for _ in range(n_spaces)
-        )
+        self.branches = nn.ModuleList(SequenceBranch(encoder, self.max_seq_length, readout) for _ in range(n_spaces))
         self.fusion = Fusion(fusion, n_spaces, self.hidden_size)
-        self.loss_fct = BPRLoss() if self.loss_type == "BPR" else nn.CrossEntropyLoss()
+        self.scoring = DotProductScoring(loss_type)
         self._eval_items = None  # item vectors reused across evaluation batches
 
         # parameters initialization
-        self.apply(normal_init(self.initializer_range))
-        for branch in self.branches:
-            if branch.readout is not None and branch.readout.prototypes is not None:
-                nn.init.normal_(branch.readout.prototypes, std=self.initializer_range)
+        init_weights(self, normal_init(self.initializer_range))
 
     def train(self, mode: bool = True):
         self._eval_items = None  # parameters are about to change
@@ -102,7 +107,7 @@ class MDSRec(SequentialRecommender):
         """``H^m`` for every modality, stacked: [n_items, M, d]."""
         spaces = []
         for m in self.modalities:
-            x = self.item_embedding.weight + self.projections[m](getattr(self, f"features_{m}"), getattr(self, f"mask_{m}"))
+            x = self.item_embedding.weight + self.modal_items.vectors(m)  # X^m = E + W_m F^m
             if self.n_graph_layers > 0:
                 x = propagate(getattr(self, f"graph_{m}"), x, self.n_graph_layers)
             spaces.append(x)
@@ -146,23 +151,14 @@ class MDSRec(SequentialRecommender):
 
     def calculate_loss(self, interaction):
         items = self.item_vectors()
-        users = self._weighted_users(interaction, items)
-        flat_items = items.flatten(1)
-        pos_items = interaction[self.POS_ITEM_ID]
-        if self.loss_type == "BPR":
-            neg_items = interaction[self.NEG_ITEM_ID]
-            pos_score = (users * flat_items[pos_items]).sum(-1)
-            neg_score = (users * flat_items[neg_items]).sum(-1)
-            return self.loss_fct(pos_score, neg_score)
-        logits = users @ flat_items.t()
-        return self.loss_fct(logits, pos_items)
+        negatives = interaction[self.NEG_ITEM_ID] if self.scoring.loss_type == "BPR" else None
+        return self.scoring.loss(self._weighted_users(interaction, items), items.flatten(1),
+                                 interaction[self.POS_ITEM_ID], negatives)
 
     def predict(self, interaction):
         items = self.item_vectors()
-        users = self._weighted_users(interaction, items)
-        return (users * items.flatten(1)[interaction[self.ITEM_ID]]).sum(-1)
+        return self.scoring.pointwise(self._weighted_users(interaction, items), items.flatten(1), interaction[self.ITEM_ID])
 
     def full_sort_predict(self, interaction):
         items = self.item_vectors()
-        users = self._weighted_users(interaction, items)
-        return users @ items.flatten(1).t()
+        return self.scoring.full_sort(self._weighted_users(interaction, items), items.flatten(1))

@@ -14,14 +14,3 @@ def choice(config, key: str, allowed: tuple):
             f"Fix: set --{key}= to one of them (see properties/model/{config['model']}.yaml)."
         )
     return value
-
-
-def modal_features_of(dataset, model_name: str) -> tuple[list[str], dict, dict]:
-    """The modalities, frozen features and masks a feature-aware model reads from its dataset."""
-    if not hasattr(dataset, "modal_features"):
-        raise ConfigError(
-            f"{model_name} needs per-item modal features, but dataset '{dataset.dataset_name}' was loaded "
-            "without them. Fix: use a multimodal dataset (e.g. --dataset=ml-100k-mm) prepared with "
-            "`python -m recbole_mdsrec.prepare`."
-        )
-    return list(dataset.modalities), dataset.modal_features, dataset.modal_masks

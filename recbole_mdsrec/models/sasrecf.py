@@ -3,7 +3,7 @@ r"""SASRecF with dense multimodal item features.
 RecBole's ``SASRecF`` (SASRec, Kang & McAuley ICDM 2018, with item attributes fused into
 its input) is the reference. RecBole embeds categorical item fields with
 ``FeatureSeqEmbLayer``; here each modality's dense features are one feature field
-(:class:`ModalFeatureFields`). Per position, the item embedding and the M fields are
+(``ModalItemTable.fields``). Per position, the item embedding and the M fields are
 fused (``fusion_type``) into one token, then one causal Transformer (SASRec's) encodes the
 sequence; its last valid output is matched against the item ID embeddings.
 
@@ -18,11 +18,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from recbole_mdsrec import compat  # noqa: F401  (before RecBole is used)
 from recbole.model.abstract_recommender import SequentialRecommender
 
-from recbole_mdsrec.models.layers import ItemEmbeddingScoring, ModalFeatureFields, SequenceBranch, normal_init
+from recbole_mdsrec.models.init import init_weights, normal_init
+from recbole_mdsrec.models.modal_items import ModalItemTable
 from recbole_mdsrec.models.options import choice
+from recbole_mdsrec.models.scoring import LOSS_TYPES, DotProductScoring, ItemEmbeddingScoring
+from recbole_mdsrec.models.sequence import EncoderSpec, SequenceBranch
 
 
 class FieldFusion(nn.Module):
@@ -58,20 +60,21 @@ class SASRecF(ItemEmbeddingScoring, SequentialRecommender):
         self.hidden_size = config["hidden_size"]
         self.initializer_range = config["initializer_range"]
         fusion_type = choice(config, "fusion_type", FieldFusion.KINDS)
-        self.init_loss(config)
+        loss_type = choice(config, "loss_type", LOSS_TYPES)
+        encoder = EncoderSpec.from_config(config)
 
         # define layers
         self.item_embedding = nn.Embedding(self.n_items, self.hidden_size, padding_idx=0)
-        self.feature_fields = ModalFeatureFields.from_config(
-            config, dataset, "SASRecF", self.hidden_size, config["hidden_dropout_prob"]
-        )
-        self.fusion = FieldFusion(fusion_type, 1 + self.feature_fields.n_fields, self.hidden_size)
-        self.encoder = SequenceBranch(config, self.max_seq_length, readout=False)
+        self.modal_items = ModalItemTable.from_config(config, dataset, "SASRecF", self.hidden_size,
+                                                      config["hidden_dropout_prob"])
+        self.fusion = FieldFusion(fusion_type, 1 + self.modal_items.n_modalities, self.hidden_size)
+        self.encoder = SequenceBranch(encoder, self.max_seq_length)
+        self.scoring = DotProductScoring(loss_type)
 
         # parameters initialization
-        self.apply(normal_init(self.initializer_range))
+        init_weights(self, normal_init(self.initializer_range))
 
     def forward(self, item_seq, item_seq_len):
-        fields = torch.cat((self.item_embedding(item_seq).unsqueeze(-2), self.feature_fields(item_seq)), dim=-2)
-        tokens = self.fusion(fields)
+        fields = torch.cat((self.item_embedding(item_seq).unsqueeze(-2), self.modal_items.fields(item_seq)), dim=-2)
+        tokens = self.fusion(fields)  # [B, L, d]
         return self.encoder(tokens, self.get_attention_mask(item_seq), item_seq != 0, item_seq_len - 1)

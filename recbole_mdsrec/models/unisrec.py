@@ -25,12 +25,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recbole_mdsrec import compat  # noqa: F401  (before RecBole is used)
 from recbole.model.abstract_recommender import SequentialRecommender
 
 from recbole_mdsrec.errors import ConfigError
-from recbole_mdsrec.models.layers import SequenceBranch, normal_init
-from recbole_mdsrec.models.options import choice, modal_features_of
+from recbole_mdsrec.models.init import init_weights, normal_init
+from recbole_mdsrec.models.modal_items import ModalItemTable, modalities_of
+from recbole_mdsrec.models.options import choice
+from recbole_mdsrec.models.scoring import DotProductScoring
+from recbole_mdsrec.models.sequence import EncoderSpec, SequenceBranch
 
 
 class MoEAdaptor(nn.Module):
@@ -38,15 +40,19 @@ class MoEAdaptor(nn.Module):
 
     NOISE_EPSILON = 1e-2  # floor of the gate noise's standard deviation (reference value)
 
-    def __init__(self, n_exps: int, in_dim: int, out_dim: int, dropout: float, noise: bool):
+    def __init__(self, n_exps: int, in_dim: int, out_dim: int, dropout: float, noise: bool, init_std: float):
         super().__init__()
         self.noise = noise
+        self.init_std = init_std
         self.dropout = nn.Dropout(dropout)
         self.biases = nn.Parameter(torch.zeros(n_exps, in_dim))
         self.experts = nn.Parameter(torch.empty(n_exps, in_dim, out_dim))
         # Zero gates start as a uniform mixture, as in the reference.
         self.w_gate = nn.Parameter(torch.zeros(in_dim, n_exps))
         self.w_noise = nn.Parameter(torch.zeros(in_dim, n_exps))
+
+    def reset_own_parameters(self) -> None:
+        nn.init.normal_(self.experts, std=self.init_std)
 
     def gates(self, x: torch.Tensor) -> torch.Tensor:
         logits = x @ self.w_gate
@@ -74,43 +80,37 @@ class UniSRec(SequentialRecommender):
         # load parameters info
         self.hidden_size = config["hidden_size"]
         self.initializer_range = config["initializer_range"]
-        self.temperature = config["temperature"]
         self.mode = choice(config, "unisrec_mode", self.MODES)
         choice(config, "loss_type", ("CE",))
+        encoder = EncoderSpec.from_config(config)
         modality = config["unisrec_modality"]
-        modalities, features, masks = modal_features_of(dataset, "UniSRec")
+        modalities = modalities_of(dataset, "UniSRec")
         if modality not in modalities:
             raise ConfigError(
                 f"UniSRec reads the '{modality}' features (option unisrec_modality), but the dataset was "
                 f"loaded with modalities {modalities}. Fix: add it to --modalities or set "
                 f"--unisrec_modality to one of {modalities}."
             )
+        self.modality = modality
 
-        # frozen inputs
-        self.register_buffer("text_features", features[modality], persistent=False)
-        self.register_buffer("text_mask", masks[modality], persistent=False)
-
-        # define layers and loss
-        self.moe_adaptor = MoEAdaptor(
-            config["n_exps"], features[modality].shape[1], self.hidden_size,
-            config["adaptor_dropout_prob"], config["adaptor_noise"],
-        )
-        self.missing_text = nn.Parameter(torch.zeros(self.hidden_size))
+        # define layers and loss: the frozen text features and their MoE adaptor
+        adaptor = MoEAdaptor(config["n_exps"], dataset.modal_features[modality].shape[1], self.hidden_size,
+                             config["adaptor_dropout_prob"], config["adaptor_noise"], self.initializer_range)
+        self.modal_items = ModalItemTable.from_config(config, dataset, "UniSRec", self.hidden_size,
+                                                      modalities=[modality], nets={modality: adaptor}, missing="learned")
         # Inductive mode must not own ID parameters at all: items are known by text only.
         self.item_embedding = (
             nn.Embedding(self.n_items, self.hidden_size, padding_idx=0) if self.mode == "transductive" else None
         )
-        self.encoder = SequenceBranch(config, self.max_seq_length, readout=False)
-        self.loss_fct = nn.CrossEntropyLoss()
+        self.encoder = SequenceBranch(encoder, self.max_seq_length)
+        self.scoring = DotProductScoring("CE", temperature=config["temperature"])
 
         # parameters initialization
-        self.apply(normal_init(self.initializer_range))
-        nn.init.normal_(self.moe_adaptor.experts, std=self.initializer_range)
+        init_weights(self, normal_init(self.initializer_range))
 
     def item_vectors(self) -> torch.Tensor:
         """Every item's vector [n_items, d], before normalisation."""
-        adapted = self.moe_adaptor(self.text_features)
-        items = torch.where(self.text_mask.unsqueeze(-1), adapted, self.missing_text)
+        items = self.modal_items.vectors(self.modality)  # the adapted text; the learned "missing" vector without
         if self.item_embedding is not None:
             items = items + self.item_embedding.weight
         return items
@@ -121,21 +121,18 @@ class UniSRec(SequentialRecommender):
         output = self.encoder(items[item_seq], self.get_attention_mask(item_seq), item_seq != 0, item_seq_len - 1)
         return F.normalize(output, dim=-1)
 
-    def _scores(self, interaction, item_ids=None):
-        """Cosine of each sequence with all items [B, n_items], or with ``item_ids`` [B]."""
+    def _users_and_items(self, interaction) -> tuple[torch.Tensor, torch.Tensor]:
+        """The L2-normalised sequence vectors [B, d] and item vectors [n_items, d]: their dot
+        products are cosines."""
         items = self.item_vectors()
         users = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], items)
-        items = F.normalize(items, dim=-1)
-        if item_ids is None:
-            return users @ items.t()
-        return (users * items[item_ids]).sum(-1)
+        return users, F.normalize(items, dim=-1)
 
     def calculate_loss(self, interaction):
-        logits = self._scores(interaction) / self.temperature
-        return self.loss_fct(logits, interaction[self.POS_ITEM_ID])
+        return self.scoring.loss(*self._users_and_items(interaction), interaction[self.POS_ITEM_ID])
 
     def predict(self, interaction):
-        return self._scores(interaction, interaction[self.ITEM_ID])
+        return self.scoring.pointwise(*self._users_and_items(interaction), interaction[self.ITEM_ID])
 
     def full_sort_predict(self, interaction):
-        return self._scores(interaction)
+        return self.scoring.full_sort(*self._users_and_items(interaction))

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recbole_mdsrec.files import atomic_write, write_text_atomically
+from recbole_mdsrec.metrics import display_metric, metric_sort_key
+from recbole_mdsrec.schema import NON_RESULT_KEYS
 from recbole_mdsrec.tables import stats, tuning
-from recbole_mdsrec.tables.store import NON_RESULT_KEYS
+from recbole_mdsrec.text_tables import render_table
 
 # Options every table states, whatever the grid file sets: together they are the protocol.
 PROTOCOL_KEYS = ("eval_args", "metrics", "topk", "valid_metric", "epochs", "stopping_step", "eval_step",
@@ -46,7 +48,7 @@ def summarize(outcome, metrics: list[str]) -> Summary:
 
 def metric_names(outcomes) -> list[str]:
     names = {c[len("test_"):] for o in outcomes for row in o.ok_rows for c in row if c.startswith("test_")}
-    return sorted(names, key=stats.metric_sort_key)
+    return sorted(names, key=metric_sort_key)
 
 
 def _cell(mean: float, std: float | None, mark: str) -> str:
@@ -66,10 +68,6 @@ def _p(p: float | None, pairs: int) -> str:
     return "p<0.0001" if p < 0.0001 else f"p={p:.4f}"
 
 
-def _row(cells: list[str]) -> str:
-    return "| " + " | ".join(cells) + " |"
-
-
 def _settings(info: ReportInfo, outcomes) -> str:
     config = next((o.config for o in outcomes if o.config), None)
     if config is None:
@@ -84,6 +82,23 @@ def build_table(outcomes, info: ReportInfo) -> str:
     marks = {m: stats.rank_marks({label: s.means[m] for label, s in summaries.items()}) for m in metrics}
     seeds = ", ".join(map(str, info.seeds))
     valid = next((o.config["valid_metric"] for o in outcomes if o.config), "NDCG@10")
+    rows = []
+    for o in outcomes:
+        done = f"{len(o.ok_rows)}/{len(info.seeds)}"
+        if o.label in summaries:
+            s = summaries[o.label]
+            rows.append([o.label, *(_cell(s.means[m], s.stds[m], marks[m][o.label]) for m in metrics), done])
+        else:
+            rows.append([o.label, f"failed: {o.error}", *[""] * (max(len(metrics), 1) - 1), done])
+    ref = summaries.get(info.reference)
+    others = {label: s for label, s in summaries.items() if label != info.reference}
+    comparison = []
+    if ref is not None and others:
+        best_other = {m: max(others, key=lambda label: others[label].means[m]) for m in metrics}
+        rows.append([f"Improvement of {info.reference} over the best {info.others}",
+                     *(f"{_percent(stats.relative_improvement(ref.means[m], others[best_other[m]].means[m]))} "
+                       f"(vs {best_other[m]})" for m in metrics), ""])
+        comparison = _comparison(info, metrics, ref, others, marks, best_other)
     lines = [
         f"# {info.title}", "",
         f"Command: `{info.command}`", "",
@@ -94,20 +109,9 @@ def build_table(outcomes, info: ReportInfo) -> str:
         + ("Tuning budget: 1 configuration per entry, the defaults only." if info.budget == 1 else
            f"Tuning budget: {info.budget} configurations per entry, the defaults first; the winner then runs for every seed."),
         "",
-        _row(["Model", *(list(map(stats.display_metric, metrics)) or ["Result"]), "Seeds"]),
-        "|---" * (max(len(metrics), 1) + 2) + "|",
+        render_table(["Model", *(list(map(display_metric, metrics)) or ["Result"]), "Seeds"], rows),
+        *comparison,
     ]
-    for o in outcomes:
-        done = f"{len(o.ok_rows)}/{len(info.seeds)}"
-        if o.label in summaries:
-            s = summaries[o.label]
-            lines.append(_row([o.label, *(_cell(s.means[m], s.stds[m], marks[m][o.label]) for m in metrics), done]))
-        else:
-            lines.append(_row([o.label, f"failed: {o.error}", *[""] * (max(len(metrics), 1) - 1), done]))
-    ref = summaries.get(info.reference)
-    others = {label: s for label, s in summaries.items() if label != info.reference}
-    if ref is not None and others:
-        lines += _comparison(info, metrics, ref, others, marks)
     lines += _tuning_section(outcomes, valid)
     lines += _training_length_section(outcomes)
     failures = [(o.label, row) for o in outcomes for row in [*o.tried, *o.rows] if row["status"] != "ok"]
@@ -119,28 +123,24 @@ def build_table(outcomes, info: ReportInfo) -> str:
         lines += [f"- {label}, seed {row['seed']} ({tuning.describe(_params(row))}): {row['error']}"
                   for label, row in failures]
     lines += ["", "Every run is a row of `runs.csv`; its resolved config is `configs/<model>[-<variant>]-<hash>.yaml`; "
-              "`chart.png` plots " + " and ".join(map(stats.display_metric, _chart_metrics(metrics)))
+              "`chart.png` plots " + " and ".join(map(display_metric, _chart_metrics(metrics)))
               + " (mean, sample std error bars).", ""]
     return "\n".join(lines)
 
 
-def _comparison(info: ReportInfo, metrics, ref: Summary, others: dict[str, Summary], marks) -> list[str]:
+def _comparison(info: ReportInfo, metrics, ref: Summary, others: dict[str, Summary], marks, best_other) -> list[str]:
     name = info.reference
-    best_other = {m: max(others, key=lambda label: others[label].means[m]) for m in metrics}
-    lines = [_row([f"Improvement of {name} over the best {info.others}",
-                   *(f"{_percent(stats.relative_improvement(ref.means[m], others[best_other[m]].means[m]))} "
-                     f"(vs {best_other[m]})" for m in metrics), ""])]
-    lines += ["", f"## {name} against each {info.others}", "",
-              f"Relative difference of {name}'s mean, and the two-sided p-value of a paired t-test over seeds "
-              "(`scipy.stats.ttest_rel` on the per-seed test values, paired by seed).", "",
-              _row([info.others.capitalize(), *map(stats.display_metric, metrics)]),
-              "|---" * (len(metrics) + 1) + "|"]
+    rows = []
     for label, other in others.items():
         cells = []
         for m in metrics:
             p, pairs = stats.paired_ttest(ref.per_seed[m], other.per_seed[m])
             cells.append(f"{_percent(stats.relative_improvement(ref.means[m], other.means[m]))}, {_p(p, pairs)}")
-        lines.append(_row([label, *cells]))
+        rows.append([label, *cells])
+    lines = ["", f"## {name} against each {info.others}", "",
+             f"Relative difference of {name}'s mean, and the two-sided p-value of a paired t-test over seeds "
+             "(`scipy.stats.ttest_rel` on the per-seed test values, paired by seed).", "",
+             render_table([info.others.capitalize(), *map(display_metric, metrics)], rows)]
     wins = [m for m in metrics if marks[m][name] == "best" and list(marks[m].values()).count("best") == 1]
     ties = [m for m in metrics if marks[m][name] == "best" and m not in wins]
     losses = [m for m in metrics if marks[m][name] != "best"]
@@ -149,11 +149,11 @@ def _comparison(info: ReportInfo, metrics, ref: Summary, others: dict[str, Summa
         lines.append(f"{name} has the best mean on every metric.")
     else:
         if wins:
-            lines.append(f"{name} has the best mean on {', '.join(map(stats.display_metric, wins))}.")
+            lines.append(f"{name} has the best mean on {', '.join(map(display_metric, wins))}.")
         for m in ties:
-            lines.append(f"{name} ties for the best mean on {stats.display_metric(m)}.")
+            lines.append(f"{name} ties for the best mean on {display_metric(m)}.")
         for m in losses:
-            lines.append(f"{name} does NOT win {stats.display_metric(m)}: {best_other[m]} is better "
+            lines.append(f"{name} does NOT win {display_metric(m)}: {best_other[m]} is better "
                          f"({others[best_other[m]].means[m]:.{stats.DECIMALS}f} against {ref.means[m]:.{stats.DECIMALS}f}).")
     return lines
 
@@ -163,17 +163,17 @@ def _params(row: dict) -> dict:
 
 
 def _tuning_section(outcomes, valid: str) -> list[str]:
-    lines = ["", "## Tuned values", "",
-             f"Chosen on validation {valid} at the first seed; the search spaces are `properties/tuning/<Model>.yaml`.", "",
-             _row(["Model", "Configurations trained", "Winner", f"Validation {valid} (first seed)"]), "|---|---|---|---|"]
     column = f"valid_{valid.lower()}"
+    rows = []
     for o in outcomes:
         tried = len(o.tried) or len(o.rows[:1])
         winner = "—" if o.winner is None else tuning.describe(o.winner)
         first = o.rows[0] if o.rows else None
         score = f"{first[column]:.{stats.DECIMALS}f}" if first and first.get(column) is not None else "—"
-        lines.append(_row([o.label, f"{tried} of {o.space_size}", winner, score]))
-    return lines
+        rows.append([o.label, f"{tried} of {o.space_size}", winner, score])
+    return ["", "## Tuned values", "",
+            f"Chosen on validation {valid} at the first seed; the search spaces are `properties/tuning/<Model>.yaml`.", "",
+            render_table(["Model", "Configurations trained", "Winner", f"Validation {valid} (first seed)"], rows)]
 
 
 def _training_length_section(outcomes) -> list[str]:
@@ -182,11 +182,7 @@ def _training_length_section(outcomes) -> list[str]:
     timed = [o for o in outcomes if o.ok_rows and o.config and all(r.get("epochs") is not None for r in o.ok_rows)]
     if not timed:
         return []
-    lines = ["", "## Training length", "",
-             "Epochs trained by each run (seed order), and the runs that reached the epoch cap instead of "
-             "stopping early on validation.", "",
-             _row(["Model", "Epochs", "Reached the cap", "Seconds per epoch (mean)"]), "|---|---|---|---|"]
-    capped = []
+    rows, capped = [], []
     for o in timed:
         cap = o.config["epochs"]
         epochs = [row["epochs"] for row in o.ok_rows]
@@ -194,8 +190,12 @@ def _training_length_section(outcomes) -> list[str]:
         seconds = [row["epoch_seconds"] for row in o.ok_rows if row.get("epoch_seconds") is not None]
         if reached:
             capped.append(o.label)
-        lines.append(_row([o.label, ", ".join(map(str, epochs)), f"{reached}/{len(epochs)} (cap {cap})",
-                           f"{sum(seconds) / len(seconds):.1f}" if seconds else "—"]))
+        rows.append([o.label, ", ".join(map(str, epochs)), f"{reached}/{len(epochs)} (cap {cap})",
+                     f"{sum(seconds) / len(seconds):.1f}" if seconds else "—"])
+    lines = ["", "## Training length", "",
+             "Epochs trained by each run (seed order), and the runs that reached the epoch cap instead of "
+             "stopping early on validation.", "",
+             render_table(["Model", "Epochs", "Reached the cap", "Seconds per epoch (mean)"], rows)]
     if capped:
         lines += ["", f"**{len(capped)} of {len(timed)} entries reached the epoch cap** in at least one run "
                       f"({', '.join(capped)}): they may gain from more epochs (`--epochs=N`), so the table "
@@ -222,7 +222,7 @@ def draw_chart(outcomes, path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(ok) + 2), 3.6))
     for i, m in enumerate(metrics):
         ax.bar(x + (i - (len(metrics) - 1) / 2) * width, [s.means[m] for s in summaries], width,
-               yerr=[s.stds[m] or 0.0 for s in summaries], capsize=3, label=stats.display_metric(m))
+               yerr=[s.stds[m] or 0.0 for s in summaries], capsize=3, label=display_metric(m))
     ax.set_xticks(x, [o.label for o in ok], rotation=30, ha="right")
     ax.set_ylabel("test (mean over seeds)")
     ax.set_title(title)

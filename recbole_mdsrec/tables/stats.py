@@ -8,22 +8,7 @@ import math
 import numpy as np
 from scipy import stats
 
-from recbole_mdsrec.cli import METRIC_ORDER
-
 DECIMALS = 4  # as shown in the tables: ranks are decided on what the reader sees
-
-
-def metric_sort_key(name: str):
-    """``recall@10`` < ``recall@20`` < ``ndcg@10`` …, as ``cli.format_metrics`` orders them."""
-    metric, _, k = name.partition("@")
-    rank = METRIC_ORDER.index(metric) if metric in METRIC_ORDER else len(METRIC_ORDER)
-    return rank, metric, int(k) if k.isdigit() else 0
-
-
-def display_metric(name: str) -> str:
-    metric, _, k = name.partition("@")
-    shown = {"recall": "Recall", "ndcg": "NDCG", "mrr": "MRR", "hit": "Hit", "precision": "Precision"}
-    return f"{shown.get(metric, metric)}@{k}" if k else shown.get(metric, metric)
 
 
 def mean_std(values) -> tuple[float, float | None]:

@@ -1,5 +1,5 @@
 """The results folder of a grid: ``runs.csv`` (one row per run) and ``configs/`` (the
-resolved config of each run). Every write replaces the whole file through a temporary
+resolved config of each run; ``schema.py`` says which options make a run's identity). Every write replaces the whole file through a temporary
 file (``recbole_mdsrec/files.py``), so an interrupt leaves either the old or the new file, never a
 torn one, and each run is on disk as soon as it ends. Two grids may share a folder (two
 commands on one dataset at once): each write re-reads ``runs.csv`` under a lock and adds
@@ -8,30 +8,15 @@ its row to what is there, so neither loses the other's runs."""
 from __future__ import annotations
 
 import csv
-import enum
-import hashlib
 import io
-import json
 import subprocess
 from pathlib import Path
 
 import yaml
 
+from recbole_mdsrec import __version__
 from recbole_mdsrec.files import exclusive_lock, write_text_atomically
-from recbole_mdsrec.tables.stats import metric_sort_key
-
-# Keys that place files, pick hardware or shape logging: they never change a result, so
-# a rerun with other paths or a GPU still finds its finished runs.
-NON_RESULT_KEYS = frozenset({
-    "gpu_id", "use_gpu", "device", "worker", "local_rank", "world_size", "nproc", "ip", "port",
-    "offset", "single_spec", "state", "show_progress", "log_wandb", "wandb_project",
-    "data_path", "checkpoint_dir", "graph_cache_dir", "save_dataset", "dataset_save_path",
-    "save_dataloaders", "dataloaders_save_path", "eval_batch_size",
-})
-
-# Options added after results were recorded, at the value that reproduces the code from
-# before they existed: left out of the hash there, so that earlier runs keep their identity.
-NEUTRAL_DEFAULTS = {"feature_normalization": "none"}
+from recbole_mdsrec.metrics import metric_sort_key
 
 HEAD_COLUMNS = ["model", "variant", "seed", "params", "status", "error"]
 TAIL_COLUMNS = ["epochs", "train_seconds", "epoch_seconds", "eval_seconds", "n_parameters",
@@ -39,33 +24,6 @@ TAIL_COLUMNS = ["epochs", "train_seconds", "epoch_seconds", "eval_seconds", "n_p
 INT_COLUMNS = {"seed", "epochs", "n_parameters"}
 FLOAT_COLUMNS = {"train_seconds", "epoch_seconds", "eval_seconds"}
 METRIC_PREFIXES = ("test_", "valid_")
-
-
-def to_plain(value):
-    """``value`` as plain yaml/json data: enums by name, other objects (a torch device) as text."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, enum.Enum):
-        return value.name
-    if isinstance(value, dict):
-        return {str(k): to_plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [to_plain(v) for v in value]
-    return str(value)
-
-
-def plain_config(config) -> dict:
-    """A RecBole Config's resolved options as plain data."""
-    return {str(k): to_plain(v) for k, v in config.final_config_dict.items()}
-
-
-def config_hash(plain: dict) -> str:
-    """Identity of a run: every option that can change its result (model, dataset, seed,
-    hyper-parameters, protocol), none that only places files or shows progress."""
-    kept = {k: v for k, v in plain.items()
-            if k not in NON_RESULT_KEYS and not (k in NEUTRAL_DEFAULTS and v == NEUTRAL_DEFAULTS[k])}
-    text = json.dumps(kept, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def _parse(column: str, text: str):
@@ -84,18 +42,22 @@ CODE_PATHS = ("recbole_mdsrec", "properties", "run.py", "setup.cfg", "constraint
 
 def code_version() -> str:
     """The commit the code ran from (``+changes`` if tracked files under ``CODE_PATHS``
-    differ from it), or ``unknown`` outside a git checkout: a config hash does not see code."""
-    from recbole_mdsrec.paths import REPO_ROOT
+    differ from it): a config hash does not see code. Outside a git checkout (an installed
+    package), the package's version."""
+    checkout = Path(__file__).resolve().parents[2]
+    installed = f"recbole-mdsrec {__version__}"
+    if not (checkout / "setup.cfg").is_file():
+        return installed
 
     def git(*args) -> str:
-        return subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True,
+        return subprocess.run(["git", "-C", str(checkout), *args], capture_output=True, text=True,
                               check=True).stdout.strip()
 
     try:
         commit = git("rev-parse", "--short=12", "HEAD")
         changed = bool(git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS))
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return installed
     return commit + ("+changes" if changed else "")
 
 

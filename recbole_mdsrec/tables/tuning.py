@@ -8,15 +8,13 @@ from collections.abc import Iterator
 
 import yaml
 
+from recbole_mdsrec import properties
 from recbole_mdsrec.errors import ConfigError
-from recbole_mdsrec.paths import PROPERTIES_DIR
-
-TUNING_DIR = PROPERTIES_DIR / "tuning"
 
 
 def search_space(model: str) -> dict[str, list]:
     """The model's tuning file as option -> values; empty when it has none."""
-    path = TUNING_DIR / f"{model}.yaml"
+    path = properties.path("tuning", f"{model}.yaml")
     if not path.is_file():
         return {}
     space = yaml.safe_load(path.read_text()) or {}

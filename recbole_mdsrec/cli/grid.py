@@ -1,5 +1,6 @@
-"""The ``run.py`` options behind side-by-side tables (``--seeds``, ``--budget``, ``--jobs``,
-``--results_dir``, ``--grid_config``) and the grid command they start."""
+"""``run.py --mode=grid``: the options behind side-by-side tables (``--seeds``, ``--budget``,
+``--jobs``, ``--results_dir``, ``--grid_config``), read into a ``GridSpec``, run, and
+written as ``results/<dataset>/table.md``."""
 
 from __future__ import annotations
 
@@ -10,34 +11,28 @@ from pathlib import Path
 
 import yaml
 
+from recbole_mdsrec import properties, roots
+from recbole_mdsrec.cli.common import split_files
 from recbole_mdsrec.errors import ConfigError
-from recbole_mdsrec.paths import PROPERTIES_DIR
+from recbole_mdsrec.launch import ProcessTuning
 
-GRID_CONFIG = PROPERTIES_DIR / "grid.yaml"
-RESULTS_DIR = Path("results")
+OPTIONS = ("seeds", "budget", "jobs", "results_dir", "grid_config")
 REFERENCE_MODEL = "MDSRec"
 REFERENCE_PRESET = "full"
 
 
-def add_arguments(parser) -> None:
-    parser.add_argument("--seeds", default=None,
-                        help="run a grid of every model x seed: a count N (seeds 1..N) or a list such as 1,2,3")
-    parser.add_argument("--budget", default=None,
-                        help="configurations tried per model on validation, the defaults first (default 1: no tuning)")
-    parser.add_argument("--jobs", default=None,
-                        help="runs of a grid trained at once, each in its own process with its share of the threads (default 1)")
-    parser.add_argument("--results_dir", default=None,
-                        help="folder of the grid's results, one sub-folder per dataset (default results/); "
-                        "a scratch folder keeps trial grids out of the committed tables")
-    parser.add_argument("--grid_config", default=str(GRID_CONFIG),
-                        help="yaml of settings shared by every model of a grid ('' for none; default properties/grid.yaml)")
-
-
-def wanted(args) -> bool:
-    """A grid rather than one run: several models, seeds, every preset, a tuning budget, jobs,
-    or a results folder to write."""
-    return ("," in args.model or args.seeds is not None or args.variant == "all" or args.budget is not None
-            or args.jobs is not None or args.results_dir is not None)
+def add_arguments(group) -> None:
+    group.add_argument("--seeds", default=None,
+                       help="run a grid of every model x seed: a count N (seeds 1..N) or a list such as 1,2,3")
+    group.add_argument("--budget", default=None,
+                       help="configurations tried per model on validation, the defaults first (default 1: no tuning)")
+    group.add_argument("--jobs", default=None,
+                       help="runs trained at once, each in its own process with its share of the threads (default 1)")
+    group.add_argument("--results_dir", default=None,
+                       help="folder of the grid's results, one sub-folder per dataset (default $MDSREC_RESULTS_ROOT, "
+                       "else results/); a scratch folder keeps trial grids out of the committed tables")
+    group.add_argument("--grid_config", default=None,
+                       help="yaml of settings shared by every model of a grid ('' for none; default: the plugin's grid.yaml)")
 
 
 def parse_seeds(value: str | None, overrides: dict) -> list[int]:
@@ -68,23 +63,15 @@ def parse_count(option: str, value: str | None, fix: str) -> int:
     return count
 
 
-def parse_budget(value: str | None) -> int:
-    return parse_count("budget", value, ", the same for every model (--budget=1, the default, trains the defaults only)")
-
-
-def parse_jobs(value: str | None) -> int:
-    return parse_count("jobs", value, " (--jobs=2 trains two runs at once; each takes half of the threads)")
-
-
-def grid_files(grid_config: str, config_files: list[str] | None) -> tuple[list[str], list[str]]:
+def grid_files(grid_config: str | None, config_files: list[str] | None) -> tuple[list[str], list[str]]:
     """The yaml files of every run (the grid's own first, so the user's files override it)
     and the options the grid file sets."""
-    if not grid_config:
+    if grid_config == "":
         return list(config_files or []), []
-    path = Path(grid_config)
+    path = properties.path("grid.yaml") if grid_config is None else Path(grid_config)
     if not path.is_file():
-        raise ConfigError(f"Grid config {grid_config} (option --grid_config) does not exist. "
-                          f"Fix: give an existing yaml file, or --grid_config= for none (default {GRID_CONFIG}).")
+        raise ConfigError(f"Grid config {path} (option --grid_config) does not exist. "
+                          "Fix: give an existing yaml file, or --grid_config= for none.")
     return [str(path), *(config_files or [])], list(yaml.safe_load(path.read_text()) or {})
 
 
@@ -99,9 +86,9 @@ def _show_progress() -> None:
 
 
 def main(args, overrides: dict, argv: list[str]) -> int:
-    from recbole_mdsrec.cli import split_files
     from recbole_mdsrec.config import DEFAULT_DATASET
-    from recbole_mdsrec.tables.grid import Entry, Grid, GridSpec
+    from recbole_mdsrec.tables.grid import Grid
+    from recbole_mdsrec.tables.plan import Entry, GridSpec
     from recbole_mdsrec.tables.report import ReportInfo, write_report
     from recbole_mdsrec.variants import variants_of
 
@@ -118,19 +105,22 @@ def main(args, overrides: dict, argv: list[str]) -> int:
         entries = [Entry(m, args.variant) for m in models]
         reference = next((e for e in entries if e.model == REFERENCE_MODEL), None)
     seeds = parse_seeds(args.seeds, overrides)
-    budget = parse_budget(args.budget)
-    jobs = parse_jobs(args.jobs)
+    budget = parse_count("budget", args.budget, ", the same for every model (--budget=1, the default, trains the defaults only)")
+    jobs = parse_count("jobs", args.jobs, " (--jobs=2 trains two runs at once; each takes half of the threads)")
     dataset = args.dataset or DEFAULT_DATASET
     files, grid_keys = grid_files(args.grid_config, split_files(args.config_files))
-    comparison_folder = Path(args.results_dir or RESULTS_DIR) / dataset
+    comparison_folder = roots.results_root(args.results_dir) / dataset
     folder = comparison_folder / "ablation" if ablation else comparison_folder
     command = shlex.join(["python", "run.py", *argv])
 
     _show_progress()
+    tuning = ProcessTuning.command_line()
+    tuning.apply()
     # Same config hash, same run: the ablation's reference preset and the comparison's
     # MDSRec are trained once between them, whichever command runs first.
     other_folder = comparison_folder if ablation else comparison_folder / "ablation"
-    spec = GridSpec(entries, dataset, seeds, folder, budget, files, overrides, reuse_dirs=[other_folder], jobs=jobs)
+    spec = GridSpec(entries, dataset, seeds, folder, budget, files, overrides, reuse_dirs=[other_folder], jobs=jobs,
+                    tuning=tuning)
     try:
         outcomes = Grid(spec).run()
     except KeyboardInterrupt:  # the grid has said what is kept and how to go on

@@ -1,27 +1,41 @@
 """Train, validate and test one model on one dataset: RecBole's ``run_recbole`` with the
-plugin's config, model and dataset lookup, and without ``recbole.quick_start`` (which
-imports ray, and ray needs the ``pkg_resources`` that setuptools >= 81 removed)."""
+plugin's config, model, dataset and trainer lookup, and without ``recbole.quick_start``
+(which imports ray, and ray needs the ``pkg_resources`` that setuptools >= 81 removed)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from logging import getLogger
+from typing import Mapping
 
 import torch
-
-from recbole_mdsrec import compat  # noqa: F401  (before RecBole is used)
 from recbole.data import data_preparation
-from recbole.utils import get_trainer, init_logger, init_seed, set_color
+from recbole.utils import init_logger, init_seed, set_color
 
-from recbole_mdsrec.checkpoints import (
+from recbole_mdsrec.config import Config
+from recbole_mdsrec.data.locate import ensure_dataset
+from recbole_mdsrec.models.fast_layers import use_fast_layers
+from recbole_mdsrec.registry import create_dataset, get_trainer
+from recbole_mdsrec.training.checkpoints import (
     load_training_state, restore_training_state, save_training_state, unique_checkpoint_path,
 )
-from recbole_mdsrec.config import Config, restored_config, set_data_root
-from recbole_mdsrec.data.locate import ensure_dataset
-from recbole_mdsrec.launch import configure_torch
-from recbole_mdsrec.models.fast_layers import use_fast_layers
-from recbole_mdsrec.registry import create_dataset
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One training run, as RecBole's ``run_recbole`` takes it, plus the plugin's own:
+    ``overrides`` are command-line ``--key=value`` options (above everything else), and
+    ``resume`` a ``<checkpoint>.last`` training state whose own options the run takes
+    (model and dataset included), updated by ``overrides``."""
+
+    model: str | None = None
+    dataset: str | None = None
+    config_files: tuple[str, ...] = ()
+    config_dict: Mapping = field(default_factory=dict)
+    overrides: Mapping = field(default_factory=dict)
+    resume: str | None = None
+    saved: bool = True
 
 
 @dataclass
@@ -43,25 +57,8 @@ class RunResult:
     config: Config | None = None
 
 
-def _time_epochs(trainer) -> list[float]:
-    """Record the duration of each training epoch without touching the trainer's class."""
-    durations: list[float] = []
-    train_epoch = trainer._train_epoch
-
-    def timed(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return train_epoch(*args, **kwargs)
-        finally:
-            durations.append(time.perf_counter() - start)
-
-    trainer._train_epoch = timed
-    return durations
-
-
 def build_data(config: Config):
     """The dataset and its train/valid/test loaders (seeded as RecBole does)."""
-    configure_torch()
     ensure_dataset(config)
     init_seed(config["seed"], config["reproducibility"])
     dataset = create_dataset(config)
@@ -87,27 +84,21 @@ def build(config: Config):
     return dataset, splits, model, trainer
 
 
-def resumed_config(state: dict, cmd_args=None) -> Config:
-    """The config saved in a training state, with command-line overrides (e.g. more epochs).
-    ``data_path`` is the data root, as on any command line; the config holds root/dataset."""
-    config = restored_config(state["config"])
-    for key, value in config._convert_config_dict(dict(cmd_args or {})).items():
-        if key == "data_path":
-            set_data_root(config, value)
-        else:
-            config[key] = value
-    return config
-
-
 def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_args=None,
         saved: bool = True, resume=None) -> RunResult:
-    """Train to early stopping and test. ``resume`` is a ``<checkpoint>.last`` training state:
-    its own config is used (model and dataset included), updated by ``cmd_args``."""
-    state = load_training_state(resume) if resume is not None else None
+    """Train to early stopping and test, with ``run_recbole``'s arguments (see :class:`RunRequest`)."""
+    return run_request(RunRequest(model, dataset, tuple(config_file_list or ()), dict(config_dict or {}),
+                                  dict(cmd_args or {}), resume, saved))
+
+
+def run_request(request: RunRequest) -> RunResult:
+    """Train to early stopping and test."""
+    state = load_training_state(request.resume) if request.resume is not None else None
     if state is None:
-        config = Config(model, dataset, config_file_list, config_dict, cmd_args)
+        config = Config(request.model, request.dataset, list(request.config_files) or None,
+                        dict(request.config_dict), request.overrides)
     else:
-        config = resumed_config(state, cmd_args)
+        config = Config.from_plain(state["config"], model=state["model"], cmd_args=request.overrides)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     logger = getLogger()
@@ -120,16 +111,15 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_a
         torch.distributed.broadcast_object_list(names, src=0)
         trainer.saved_model_file = names[0]
     if state is not None:
-        epoch = restore_training_state(trainer, train_data, state, resume)
-        logger.info(f"Resuming from {resume} at epoch {epoch}")
+        epoch = restore_training_state(trainer, train_data, state, request.resume)
+        logger.info(f"Resuming from {request.resume} at epoch {epoch}")
     timing = (state or {}).get("timing") or {}  # of the epochs before an interruption
     earlier_seconds, earlier_epochs = timing.get("train_seconds", 0.0), list(timing.get("epoch_seconds", []))
-    epoch_seconds = _time_epochs(trainer)
 
     def keep_training_state(epoch, valid_score):
         save_training_state(trainer, train_data, epoch, timing={
             "train_seconds": earlier_seconds + time.perf_counter() - start,
-            "epoch_seconds": earlier_epochs + epoch_seconds,
+            "epoch_seconds": earlier_epochs + trainer.epoch_seconds,
         })
 
     start = time.perf_counter()
@@ -139,15 +129,15 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_a
         best_valid_score, best_valid_result = trainer.best_valid_score, trainer.best_valid_result
     else:
         best_valid_score, best_valid_result = trainer.fit(
-            train_data, valid_data, saved=saved, show_progress=config["show_progress"],
-            callback_fn=keep_training_state if saved and config["local_rank"] == 0 else None,
+            train_data, valid_data, saved=request.saved, show_progress=config["show_progress"],
+            callback_fn=keep_training_state if request.saved and config["local_rank"] == 0 else None,
         )
     train_seconds = earlier_seconds + time.perf_counter() - start
     if not config["single_spec"]:
         torch.distributed.barrier()  # the best checkpoint, saved by rank 0, is complete before anyone loads it
 
     start = time.perf_counter()
-    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+    test_result = trainer.evaluate(test_data, load_best_model=request.saved, show_progress=config["show_progress"])
     eval_seconds = time.perf_counter() - start
 
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
@@ -160,10 +150,10 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_a
         test_result=dict(test_result),
         epochs=len(trainer.train_loss_dict),
         train_seconds=train_seconds,
-        epoch_seconds=earlier_epochs + epoch_seconds,
+        epoch_seconds=earlier_epochs + trainer.epoch_seconds,
         train_losses=[float(trainer.train_loss_dict[e]) for e in sorted(trainer.train_loss_dict)],
         eval_seconds=eval_seconds,
         n_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
-        checkpoint=trainer.saved_model_file if saved else None,
+        checkpoint=trainer.saved_model_file if request.saved else None,
         config=config,
     )

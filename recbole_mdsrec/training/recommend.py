@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from recbole_mdsrec.checkpoints import check_compatible
-from recbole_mdsrec.compat import load_checkpoint, load_model_state
-from recbole_mdsrec.config import restored_config
+from recbole.data.interaction import Interaction
+
+from recbole_mdsrec.config import Config
 from recbole_mdsrec.data.dataset import user_sequences
 from recbole_mdsrec.errors import DataError
-from recbole_mdsrec.runner import build_data, build_model
-
-from recbole.data.interaction import Interaction
+from recbole_mdsrec.text_tables import render_table
+from recbole_mdsrec.training.checkpoints import check_compatible, load_checkpoint, load_model_state
+from recbole_mdsrec.training.runner import build_data, build_model
 
 
 @dataclass
@@ -33,10 +33,9 @@ class Recommender:
 
     def __init__(self, checkpoint, dataset: str | None = None):
         state = load_checkpoint(checkpoint)
-        self.config = restored_config(state["config"])
         if dataset is not None:
-            check_compatible(self.config, {"model": self.config["model"], "dataset": dataset}, checkpoint)
-        self.config["state"] = "WARNING"
+            check_compatible(state["config"], {"model": state["config"]["model"], "dataset": dataset}, checkpoint)
+        self.config = Config.from_plain(state["config"], model=state["model"], cmd_args={"state": "WARNING"})
         self.dataset, (train_data, _, _) = build_data(self.config)
         self.model = build_model(self.config, train_data)
         load_model_state(self.model, state)
@@ -105,6 +104,5 @@ def _item_titles(data_dir: Path, dataset: str) -> dict[str, str]:
 
 
 def format_recommendations(recommendations: list[Recommendation]) -> str:
-    lines = ["| rank | item | title | score |", "|---|---|---|---|"]
-    lines += [f"| {r.rank} | {r.item} | {r.title} | {r.score:.4f} |" for r in recommendations]
-    return "\n".join(lines)
+    return render_table(["rank", "item", "title", "score"],
+                        [[r.rank, r.item, r.title, f"{r.score:.4f}"] for r in recommendations])

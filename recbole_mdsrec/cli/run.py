@@ -1,0 +1,175 @@
+"""The command behind ``run.py``: RecBole's conventions, plugin and RecBole models.
+
+Three modes, said by ``--mode`` or by one rule: ``recommend`` with ``--recommend``;
+``grid`` when ``--model`` lists several models, or ``--seeds`` or ``--variant=all`` is given
+(what one run cannot be); ``train`` otherwise. An option of another mode is refused with
+the mode it belongs to, never read as a wish to switch modes.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from recbole_mdsrec.cli import grid as grid_command
+from recbole_mdsrec.cli.common import parse_overrides, run_command, split_files
+from recbole_mdsrec.errors import ConfigError
+from recbole_mdsrec.launch import ProcessTuning
+from recbole_mdsrec.metrics import metric_sort_key
+from recbole_mdsrec.text_tables import render_table
+
+MODES = ("train", "grid", "recommend")
+RECOMMEND_OPTIONS = ("checkpoint", "user", "sequence")
+DISTRIBUTED_OPTIONS = ("nproc", "world_size", "ip", "port", "group_offset")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run.py",
+        allow_abbrev=False,  # else --seed=3, a config option, would be read as --seeds
+        description="Train and evaluate a plugin or RecBole model, run a side-by-side grid, or recommend "
+        "from a checkpoint. Any other --key=value overrides a RecBole/plugin config option "
+        "(e.g. --epochs=5 --learning_rate=0.001).",
+    )
+    parser.add_argument("--mode", choices=MODES, default=None,
+                        help="train (one run), grid (models x seeds, a table) or recommend; default: "
+                        "grid for several models, --seeds or --variant=all, recommend for --recommend, else train")
+    parser.add_argument("--model", "-m", default="MDSRec", help="model name, or several, comma-separated, for a grid (default: MDSRec)")
+    parser.add_argument("--dataset", "-d", default=None, help="dataset name (default: ml-100k-mm)")
+    parser.add_argument("--config_files", default=None,
+                        help="yaml files, comma- or space-separated, applied in order")
+    parser.add_argument("--variant", default=None, help="named preset of the model's switches, e.g. wo_rgc; "
+                        "all: every preset, as a grid (see properties/variants/<Model>.yaml)")
+    parser.add_argument("--resume", default=None, metavar="PATH",
+                        help="continue an interrupted training from its <checkpoint>.last state")
+    group = parser.add_argument_group("recommend (--recommend, the same as --mode=recommend)")
+    group.add_argument("--recommend", action="store_true", help="print top-k items (--topk=N) for --user or --sequence")
+    group.add_argument("--checkpoint", default=None, metavar="PATH", help="trained model to recommend from")
+    group.add_argument("--user", default=None, help="user token")
+    group.add_argument("--sequence", default=None, help="item tokens, oldest first, comma-separated")
+    grid_command.add_arguments(parser.add_argument_group("grid (side-by-side tables)"))
+    group = parser.add_argument_group("distributed training of one run (RecBole's options)")
+    group.add_argument("--nproc", type=int, default=None, help="processes to start on this machine (default 1)")
+    group.add_argument("--world_size", type=int, default=None,
+                       help="processes on all machines together (default: --nproc)")
+    group.add_argument("--ip", default=None, help="address of the machine that starts rank 0 (default localhost)")
+    group.add_argument("--port", default=None, help="free TCP port on that machine (default 5678)")
+    group.add_argument("--group_offset", type=int, default=None,
+                       help="global rank of this machine's first process (processes started before it)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    return parser
+
+
+def resolve_mode(args) -> str:
+    """The mode of a command line (see the module docstring)."""
+    implied = "recommend" if args.recommend else \
+        "grid" if ("," in args.model or args.seeds is not None or args.variant == "all") else "train"
+    mode = args.mode or implied
+    if args.recommend and mode != "recommend":
+        raise ConfigError(f"--recommend contradicts --mode={mode}. Fix: drop one of them.")
+    if mode == "train" and implied == "grid":
+        raise ConfigError("--mode=train runs one model once, but the command names a grid (several models, "
+                          "--seeds or --variant=all). Fix: drop --mode=train, or name one model and --seed=N.")
+    misplaced = {
+        "grid": [f"--{name}" for name in grid_command.OPTIONS if getattr(args, name) is not None],
+        "recommend": [f"--{name}" for name in RECOMMEND_OPTIONS if getattr(args, name) is not None],
+        "train": [f"--{name}" for name in DISTRIBUTED_OPTIONS if getattr(args, name) is not None]
+        + (["--resume"] if args.resume else []),
+    }
+    for owner, options in misplaced.items():
+        if owner != mode and options:
+            raise ConfigError(
+                f"{', '.join(options)} belong(s) to --mode={owner}, but this command runs --mode={mode}. "
+                f"Fix: add --mode={owner}" + (" (a grid of one model: --mode=grid --model=NAME)" if owner == "grid" else "")
+                + f", or drop {', '.join(options)}."
+            )
+    return mode
+
+
+def format_metrics(result: dict) -> str:
+    """Metrics as a table: one row per metric, one column per cut-off."""
+    rows: dict[str, dict[str, float]] = {}
+    for name in sorted(result, key=metric_sort_key):
+        metric, _, k = name.partition("@")
+        rows.setdefault(metric, {})[k] = result[name]
+    cutoffs = sorted({k for cols in rows.values() for k in cols}, key=lambda k: int(k) if k.isdigit() else 0)
+    return render_table(["metric", *(f"@{k}" for k in cutoffs)],
+                        [[metric, *(f"{cols[k]:.4f}" if k in cols else "" for k in cutoffs)] for metric, cols in rows.items()])
+
+
+def distributed_settings(args):
+    from recbole_mdsrec.training.distributed import DistributedSettings
+
+    given = {"nproc": args.nproc, "world_size": args.world_size, "ip": args.ip, "port": args.port,
+             "offset": args.group_offset}
+    return DistributedSettings(**{k: v for k, v in given.items() if v is not None})
+
+
+def train_command(args, overrides: dict) -> int:
+    from recbole_mdsrec.training.runner import RunRequest, run_request
+    from recbole_mdsrec.variants import variant_overrides
+
+    tuning = ProcessTuning.command_line()
+    tuning.apply()
+    preset = variant_overrides(args.model, args.variant) if args.variant else {}
+    request = RunRequest(args.model, args.dataset, tuple(split_files(args.config_files) or ()), preset, overrides,
+                         args.resume)
+    distributed = any(getattr(args, name) is not None for name in DISTRIBUTED_OPTIONS)
+    if distributed and args.resume:
+        raise ConfigError("--resume continues a single-process run; drop --nproc/--world_size to resume it.")
+    if distributed:
+        from recbole_mdsrec.training.distributed import launch
+
+        result = launch(request, distributed_settings(args), tuning)
+        if result is None:
+            print("Training finished; the machine that holds rank 0 prints the test results.")
+            return 0
+    else:
+        result = run_request(request)
+    print(f"\nTest results of {result.model} on {result.dataset} "
+          f"({result.epochs} epochs, best checkpoint {result.checkpoint}):")
+    print(format_metrics(result.test_result))
+    return 0
+
+
+def recommend_topk(overrides: dict) -> int:
+    """``--topk`` is RecBole's metric cut-off option when training; when recommending it is
+    the number of items to list, so it stays an ordinary override and is read here."""
+    value = overrides.get("topk", "10")
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"--topk={value}: when recommending it is the number of items to list, a positive integer.")
+    return int(value)
+
+
+def recommend_command(args, overrides: dict) -> int:
+    topk = recommend_topk(overrides)
+    if not args.checkpoint or bool(args.user) == bool(args.sequence):
+        raise ConfigError(
+            "--recommend needs --checkpoint=PATH and exactly one of --user=TOKEN or --sequence=ITEM,ITEM,... "
+            "Fix: e.g. python run.py --recommend --checkpoint=saved/MDSRec-....pth --user=42 --topk=10"
+        )
+    from recbole_mdsrec.training.recommend import Recommender, format_recommendations
+
+    recommender = Recommender(args.checkpoint, dataset=args.dataset)
+    if args.user:
+        history, who = recommender.user_history(args.user), f"user {args.user}"
+    else:
+        history, who = recommender.item_ids([t.strip() for t in args.sequence.split(",") if t.strip()]), "the sequence"
+    print(f"Top {topk} items for {who} ({len(history)} past items, excluded) "
+          f"by {recommender.config['model']} on {recommender.config['dataset']}:")
+    print(format_recommendations(recommender.recommend(history, topk)))
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    args, rest = build_parser().parse_known_args(argv)
+
+    def command() -> int:
+        overrides = parse_overrides(rest)
+        mode = resolve_mode(args)
+        if mode == "recommend":
+            return recommend_command(args, overrides)
+        if mode == "grid":
+            return grid_command.main(args, overrides, argv)
+        return train_command(args, overrides)
+
+    return run_command(command, args.debug)
