@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from recbole_mdsrec import properties  # noqa: E402
 from recbole_mdsrec.launch import ProcessTuning  # noqa: E402
+from recbole_mdsrec.text_tables import render_table  # noqa: E402
 from recbole_mdsrec.training.distributed import DistributedSettings, launch  # noqa: E402
 from recbole_mdsrec.training.runner import RunRequest, run_request  # noqa: E402
 
@@ -54,13 +55,10 @@ def main() -> None:
 
     print(f"\n{args.model} on {args.dataset}, grid settings; {os.cpu_count()} cores; "
           f"1 process ({os.cpu_count()} threads) against {args.nproc} processes\n")
-    print("| seed | processes | epochs | mean epoch s | " + " | ".join(f"test {m}" for m in METRICS) + " |")
-    print("|---" * (4 + len(METRICS)) + "|")
-    for seed, one, many in rows:
-        for n, result in ((1, one), (args.nproc, many)):
-            epoch = statistics.mean(result.epoch_seconds)
-            print(f"| {seed} | {n} | {result.epochs} | {epoch:.2f} | "
-                  + " | ".join(f"{result.test_result[m]:.4f}" for m in METRICS) + " |")
+    print(render_table(["seed", "processes", "epochs", "mean epoch s", *(f"test {m}" for m in METRICS)],
+                       [[seed, n, result.epochs, f"{statistics.mean(result.epoch_seconds):.2f}",
+                         *(f"{result.test_result[m]:.4f}" for m in METRICS)]
+                        for seed, one, many in rows for n, result in ((1, one), (args.nproc, many))]))
     for m in METRICS:
         ones = [one.test_result[m] for _, one, _ in rows]
         diffs = [many.test_result[m] - one.test_result[m] for _, one, many in rows]

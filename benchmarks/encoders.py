@@ -18,9 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from recbole_mdsrec import roots  # noqa: E402
+from recbole_mdsrec.text_tables import render_table  # noqa: E402
 from recbole_mdsrec.data.encoders import ImageEncoder, TextEncoder  # noqa: E402
 from recbole_mdsrec.data.readers import read_movielens_100k  # noqa: E402
-from recbole_mdsrec import roots  # noqa: E402
 
 ENCODERS = {"text": TextEncoder, "image": ImageEncoder}
 
@@ -41,8 +42,7 @@ def main() -> None:
     args = parser.parse_args()
     raw = read_movielens_100k(roots.raw_root() / "ml-100k")
     print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}; {args.items} MovieLens-100K items\n")
-    print("| encoder | batch | threads | items/s | × unbatched, 1 thread |")
-    print("|---|---|---|---|---|")
+    rows = []
     for modality in ENCODERS:
         inputs = [x for x in raw.modal_inputs[modality] if x is not None][: args.items]
         base = None
@@ -50,7 +50,8 @@ def main() -> None:
             for batch in map(int, args.batches.split(",")):
                 rate = throughput(modality, inputs, batch, threads)
                 base = base or rate
-                print(f"| {modality} | {batch} | {threads} | {rate:.1f} | {rate / base:.2f} |", flush=True)
+                rows.append([modality, batch, threads, f"{rate:.1f}", f"{rate / base:.2f}"])
+    print(render_table(["encoder", "batch", "threads", "items/s", "× unbatched, 1 thread"], rows))
     print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
 
 

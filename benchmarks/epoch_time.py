@@ -77,11 +77,11 @@ def main() -> None:
         return child(args)
     results = {name: measure(args, name) for name in SETTINGS}
     stock = results["stock"]["seconds"]
-    print(f"| setting | {args.model} on {args.dataset}: seconds ({results['stock']['batches']} of "
-          f"{results['stock']['epoch_batches']} batches) | ratio to stock |")
-    print("|---|---|---|")
-    for name, result in results.items():
-        print(f"| {name} | {result['seconds']:.1f} | {result['seconds'] / stock:.2f} |")
+    from recbole_mdsrec.text_tables import render_table
+
+    print(render_table(["setting", f"{args.model} on {args.dataset}: seconds ({results['stock']['batches']} of "
+                        f"{results['stock']['epoch_batches']} batches)", "ratio to stock"],
+                       [[name, f"{r['seconds']:.1f}", f"{r['seconds'] / stock:.2f}"] for name, r in results.items()]))
 
 
 if __name__ == "__main__":

@@ -138,7 +138,6 @@ def measure(kind: str, dim: str, n: int) -> dict:
     import torch
 
     from recbole_mdsrec.graphs import build
-
     from recbole_mdsrec.graphs.spec import GraphSpec
 
     features, valid = tiled_features(dim, n)

@@ -17,6 +17,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from recbole_mdsrec.text_tables import render_table  # noqa: E402
 
 
 def grid_seconds(args, jobs: int) -> float:
@@ -40,10 +43,8 @@ def main() -> None:
     serial = grid_seconds(args, 1)
     parallel = grid_seconds(args, args.jobs)
     runs = len(args.models.split(",")) * args.seeds
-    print(f"| grid ({runs} runs of {args.epochs} epochs on {args.dataset}) | wall seconds | ratio to --jobs=1 |")
-    print("|---|---|---|")
-    print(f"| --jobs=1 | {serial:.1f} | 1.00 |")
-    print(f"| --jobs={args.jobs} | {parallel:.1f} | {parallel / serial:.2f} |")
+    print(render_table([f"grid ({runs} runs of {args.epochs} epochs on {args.dataset})", "wall seconds", "ratio to --jobs=1"],
+                       [["--jobs=1", f"{serial:.1f}", "1.00"], [f"--jobs={args.jobs}", f"{parallel:.1f}", f"{parallel / serial:.2f}"]]))
 
 
 if __name__ == "__main__":

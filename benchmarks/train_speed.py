@@ -102,19 +102,21 @@ def measure(args, model: str, dataset: str, stock_layers: bool = False) -> dict:
 
 def report(dataset: str, results: dict, rate: float) -> None:
     peer = results.get("SASRec", {})
+    from recbole_mdsrec.text_tables import render_table
+
     print(f"\n### {dataset}\n")
-    print("| model | epoch s | × SASRec | eval users/s | × SASRec | peak RSS MiB | × SASRec |")
-    print("|---|---|---|---|---|---|---|")
+    rows = []
     for model, r in results.items():
         if "error" in r:
-            print(f"| {model} | failed: {r['error']} | | | | | |")
+            rows.append([model, f"failed: {r['error']}", "", "", "", "", ""])
             continue
 
         def ratio(key):
             return f"{r[key] / peer[key]:.2f}" if peer and "error" not in peer else "n/a"
 
-        print(f"| {model} | {r['epoch_seconds']:.1f} | {ratio('epoch_seconds')} | {r['eval_users_per_second']:.0f} | "
-              f"{ratio('eval_users_per_second')} | {r['peak_rss_mib']:.0f} | {ratio('peak_rss_mib')} |")
+        rows.append([model, f"{r['epoch_seconds']:.1f}", ratio("epoch_seconds"), f"{r['eval_users_per_second']:.0f}",
+                     ratio("eval_users_per_second"), f"{r['peak_rss_mib']:.0f}", ratio("peak_rss_mib")])
+    print(render_table(["model", "epoch s", "× SASRec", "eval users/s", "× SASRec", "peak RSS MiB", "× SASRec"], rows))
     mdsrec = results.get("MDSRec", {})
     if "epoch_flops" in mdsrec:
         achieved = mdsrec["epoch_flops"] / mdsrec["epoch_seconds"]
@@ -146,14 +148,17 @@ def main() -> None:
         results = {m: measure(args, m, dataset) for m in args.models.split(",")}
         report(dataset, results, rate)
         if args.fast_layers_effect:
-            print("\n| model | epoch s, fast_layers=False | epoch s, fast_layers=True | speed-up |\n|---|---|---|---|")
+            from recbole_mdsrec.text_tables import render_table
+
+            rows = []
             for model, fast in results.items():
                 stock = measure(args, model, dataset, stock_layers=True)
                 if "error" in fast or "error" in stock:
-                    print(f"| {model} | {stock.get('error', '')} | {fast.get('error', '')} | |")
+                    rows.append([model, stock.get("error", ""), fast.get("error", ""), ""])
                     continue
-                print(f"| {model} | {stock['epoch_seconds']:.1f} | {fast['epoch_seconds']:.1f} | "
-                      f"{stock['epoch_seconds'] / fast['epoch_seconds']:.2f} |")
+                rows.append([model, f"{stock['epoch_seconds']:.1f}", f"{fast['epoch_seconds']:.1f}",
+                             f"{stock['epoch_seconds'] / fast['epoch_seconds']:.2f}"])
+            print("\n" + render_table(["model", "epoch s, fast_layers=False", "epoch s, fast_layers=True", "speed-up"], rows))
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ class Config(RecBoleConfig):
         if isinstance(sampling, dict) and sampling.get("distribution") == "none":
             options["train_neg_sample_args"] = None  # RecBole's resolved form of "no sampling"
         cmd_args = dict(cmd_args or {})
-        cmd_args.setdefault("data_path", os.path.dirname(os.path.normpath(plain["data_path"])))  # <root>/<dataset>
+        cmd_args.setdefault("data_path", data_root(plain))
         config = cls(model or plain["model"], plain["dataset"], config_dict=options, cmd_args=cmd_args)
         rebuilt = plain_config(config)
         changed = sorted(k for k in options if k not in cmd_args and rebuilt.get(k) != plain[k])
@@ -170,6 +170,7 @@ class Config(RecBoleConfig):
             )
 
 
-def data_root(config: RecBoleConfig) -> str:
-    """The data root a config was made from: RecBole keeps ``<root>/<dataset>`` in ``data_path``."""
+def data_root(config) -> str:
+    """The data root a config (or its plain options) was made from: RecBole keeps
+    ``<root>/<dataset>`` in ``data_path``."""
     return os.path.dirname(os.path.normpath(config["data_path"]))

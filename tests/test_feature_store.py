@@ -4,7 +4,6 @@ Rows come from the reference EfficientNet features of real MovieLens posters; er
 provoked by corrupting copies in tmp_path.
 """
 
-from pathlib import Path
 
 import numpy as np
 import pytest

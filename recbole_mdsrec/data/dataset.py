@@ -17,10 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from recbole.data.dataset import SequentialDataset
 
-from recbole_mdsrec.data.feature_store import align_to_item_ids, feature_path, load_modal_features
+from recbole_mdsrec.data.feature_store import (
+    align_to_item_ids,
+    feature_path,
+    load_modal_features,
+)
 from recbole_mdsrec.data.normalize import normalize_features
 from recbole_mdsrec.errors import ConfigError, DataError
 

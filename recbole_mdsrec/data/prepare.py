@@ -26,9 +26,21 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from recbole_mdsrec.data.encoders import CachedEncoder, ImageEncoder, ModalEncoder, PrecomputedEncoder, TextEncoder
+from recbole_mdsrec.data.encoders import (
+    CachedEncoder,
+    ImageEncoder,
+    ModalEncoder,
+    PrecomputedEncoder,
+    TextEncoder,
+)
 from recbole_mdsrec.data.feature_store import feature_path, save_modal_features
-from recbole_mdsrec.data.readers import RawDataset, kcore_filter, read_hm, read_movielens_100k, require_file
+from recbole_mdsrec.data.readers import (
+    RawDataset,
+    kcore_filter,
+    read_hm,
+    read_movielens_100k,
+    require_file,
+)
 from recbole_mdsrec.errors import DataError
 from recbole_mdsrec.files import atomic_write
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from recbole_mdsrec import roots
 from recbole_mdsrec.errors import DataError
+
 INTER_COLUMNS = ("user_id", "item_id", "rating", "timestamp")
 
 

@@ -17,8 +17,8 @@ from typing import Callable, Optional, Union
 import numpy as np
 import scipy.sparse as sp
 
-from recbole_mdsrec.files import atomic_write
 from recbole_mdsrec.errors import ConfigError
+from recbole_mdsrec.files import atomic_write
 
 #: Bump when the graph construction changes in a way the settings do not capture.
 FORMAT_VERSION = 1

@@ -30,7 +30,13 @@ import torch
 
 from recbole_mdsrec.errors import ConfigError
 from recbole_mdsrec.graphs._options import integer_option
-from recbole_mdsrec.graphs.knn import BLOCK_MEMORY_BYTES, Bonus, _normalised_candidates, pair_cosine, search_inputs
+from recbole_mdsrec.graphs.knn import (
+    BLOCK_MEMORY_BYTES,
+    Bonus,
+    _normalised_candidates,
+    pair_cosine,
+    search_inputs,
+)
 
 #: k-means iterations: enough for clusters that route queries well; more moved recall little.
 KMEANS_ITERATIONS = 10

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from recbole.model.layers import FeedForward
+from torch import nn
 
 _BYTES_PER_WORD = 7  # torch's int64 random_() draws from [0, 2^63): the top byte is not uniform
 

@@ -19,15 +19,18 @@ The last valid output is matched against the item ID embeddings.
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.model.init import xavier_normal_initialization
+from torch import nn
 
 from recbole_mdsrec.models.init import init_weights
 from recbole_mdsrec.models.modal_items import ModalItemTable
 from recbole_mdsrec.models.options import choice
-from recbole_mdsrec.models.scoring import LOSS_TYPES, DotProductScoring, ItemEmbeddingScoring
+from recbole_mdsrec.models.scoring import (
+    LOSS_TYPES,
+    DotProductScoring,
+    ItemEmbeddingScoring,
+)
 
 
 class GRU4RecF(ItemEmbeddingScoring, SequentialRecommender):

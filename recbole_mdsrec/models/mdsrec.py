@@ -12,8 +12,8 @@ which of them are the paper's and which this project's reading, are in docs/meth
 from __future__ import annotations
 
 import torch
-from torch import nn
 from recbole.model.abstract_recommender import SequentialRecommender
+from torch import nn
 
 from recbole_mdsrec.graphs.modal import modal_graph
 from recbole_mdsrec.graphs.propagate import propagate

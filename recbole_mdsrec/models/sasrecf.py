@@ -16,14 +16,17 @@ sequence; its last valid output is matched against the item ID embeddings.
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from recbole.model.abstract_recommender import SequentialRecommender
+from torch import nn
 
 from recbole_mdsrec.models.init import init_weights, normal_init
 from recbole_mdsrec.models.modal_items import ModalItemTable
 from recbole_mdsrec.models.options import choice
-from recbole_mdsrec.models.scoring import LOSS_TYPES, DotProductScoring, ItemEmbeddingScoring
+from recbole_mdsrec.models.scoring import (
+    LOSS_TYPES,
+    DotProductScoring,
+    ItemEmbeddingScoring,
+)
 from recbole_mdsrec.models.sequence import EncoderSpec, SequenceBranch
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from recbole.model.loss import BPRLoss
+from torch import nn
 
 LOSS_TYPES = ("CE", "BPR")
 

@@ -7,8 +7,8 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 from recbole.model.layers import TransformerEncoder
+from torch import nn
 
 from recbole_mdsrec.models.options import choice
 

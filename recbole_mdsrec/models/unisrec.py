@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from recbole.model.abstract_recommender import SequentialRecommender
+from torch import nn
 
 from recbole_mdsrec.errors import ConfigError
 from recbole_mdsrec.models.init import init_weights, normal_init

@@ -19,9 +19,21 @@ from datetime import datetime
 from pathlib import Path
 
 from recbole_mdsrec.errors import UserInputError
-from recbole_mdsrec.tables.executor import Finished, ProcessExecutor, SerialExecutor, one_line
+from recbole_mdsrec.tables.executor import (
+    Finished,
+    ProcessExecutor,
+    SerialExecutor,
+    one_line,
+)
 from recbole_mdsrec.tables.plan import (
-    EntryPlan, GridSpec, Outcome, PlannedRun, entry_outcome, next_runs, plan_entry, tuning_failed,
+    EntryPlan,
+    GridSpec,
+    Outcome,
+    PlannedRun,
+    entry_outcome,
+    next_runs,
+    plan_entry,
+    tuning_failed,
 )
 from recbole_mdsrec.tables.progress import Progress
 from recbole_mdsrec.tables.store import RunStore, code_version

@@ -33,7 +33,13 @@ import torch
 
 from recbole_mdsrec.errors import DataError
 from recbole_mdsrec.files import atomic_write
-from recbole_mdsrec.schema import LEGACY_VERSION, SCHEMA_VERSION, migrate_options, migrate_weights, plain_config
+from recbole_mdsrec.schema import (
+    LEGACY_VERSION,
+    SCHEMA_VERSION,
+    migrate_options,
+    migrate_weights,
+    plain_config,
+)
 
 LAST_SUFFIX = ".last"
 

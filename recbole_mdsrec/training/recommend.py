@@ -8,14 +8,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-
 from recbole.data.interaction import Interaction
 
 from recbole_mdsrec.config import Config
 from recbole_mdsrec.data.dataset import user_sequences
 from recbole_mdsrec.errors import DataError
 from recbole_mdsrec.text_tables import render_table
-from recbole_mdsrec.training.checkpoints import check_compatible, load_checkpoint, load_model_state
+from recbole_mdsrec.training.checkpoints import (
+    check_compatible,
+    load_checkpoint,
+    load_model_state,
+)
 from recbole_mdsrec.training.runner import build_data, build_model
 
 

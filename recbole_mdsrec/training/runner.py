@@ -18,7 +18,10 @@ from recbole_mdsrec.data.locate import ensure_dataset
 from recbole_mdsrec.models.fast_layers import use_fast_layers
 from recbole_mdsrec.registry import create_dataset, get_trainer
 from recbole_mdsrec.training.checkpoints import (
-    load_training_state, restore_training_state, save_training_state, unique_checkpoint_path,
+    load_training_state,
+    restore_training_state,
+    save_training_state,
+    unique_checkpoint_path,
 )
 
 

@@ -28,7 +28,10 @@ from recbole.utils import set_color
 from torch.nn.parallel import DistributedDataParallel
 
 from recbole_mdsrec.training.checkpoints import (
-    atomic_torch_save, best_model_state, load_checkpoint, load_model_state,
+    atomic_torch_save,
+    best_model_state,
+    load_checkpoint,
+    load_model_state,
 )
 
 
