@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -42,18 +43,22 @@ def test_the_wheel_holds_every_module_and_the_yaml(wheel):
 @pytest.mark.shared_data
 def test_mdsrec_trains_from_a_wheel_installed_outside_the_checkout(wheel, mm_slice, tmp_path):
     venv = tmp_path / "venv"
-    # The heavy dependencies (torch, RecBole) come from this interpreter's site-packages; the
-    # plugin itself only from the wheel.
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True,
-                   timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
+    # The heavy dependencies (torch, RecBole) come from this interpreter's site-packages, listed
+    # after the new environment's own (a plain path: its .pth files, this checkout's editable
+    # install among them, are not read); the plugin itself only from the wheel.
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    (Path(purelib) / "dependencies.pth").write_text("\n".join(sorted(ours)) + "\n")
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index",
                     str(wheel)], check=True, capture_output=True, timeout=300)
     work = tmp_path / "work"
     work.mkdir()
     where = subprocess.run([str(python), "-c", "import recbole_mdsrec.properties as p; print(p.path('overall.yaml'))"],
                            cwd=work, capture_output=True, text=True, check=True)
-    assert where.stdout.strip().startswith(str(venv)), where.stdout
+    assert where.stdout.strip().startswith(str(venv)), where.stdout  # not this checkout's copy
     options = {**{k: v for k, v in FAST_MODEL.items() if k != "state"}, "data_path": str(mm_slice), "epochs": 1, "train_batch_size": 512, "modalities": ["image", "text"],
                "checkpoint_dir": str(work / "saved"), "graph_cache_dir": str(work / "graphs")}
     command = [str(python), "-m", "recbole_mdsrec", "--model=MDSRec", f"--dataset={MM_SLICE}",
