@@ -16,10 +16,12 @@ import pytest
 
 from helpers import read_hm_slice
 from recbole_mdsrec.data import locate, prepare
-from recbole_mdsrec.data.encoders import CachedEncoder, ImageEncoder, PrecomputedEncoder, TextEncoder
+from recbole_mdsrec.data.arrays import read_feature_file
+from recbole_mdsrec.data.encoders import ArrayEncoder, CachedEncoder, ImageEncoder, TextEncoder
 from recbole_mdsrec.data.feature_store import feature_path, load_modal_features
 from recbole_mdsrec.data.prepare import prepare_dataset
-from recbole_mdsrec.data.readers import kcore_filter, read_hm, read_movielens_100k
+from recbole_mdsrec.data.raw import kcore_filter
+from recbole_mdsrec.data.readers import read_hm, read_movielens_100k
 from recbole_mdsrec.errors import DataError
 from recbole_mdsrec.cli.prepare import main
 
@@ -153,7 +155,7 @@ def prepared_ml(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ml")
     tokens = tmp / "tokens.txt"
     tokens.write_text("\n".join(str(i) for i in range(1, 1683)) + "\n")
-    precomputed = {m: (REFERENCE / f"{m}_feat.npy", tokens) for m in ("text", "image")}
+    precomputed = {m: read_feature_file(m, REFERENCE / f"{m}_feat.npy", tokens) for m in ("text", "image")}
     summary = prepare_dataset("ml-100k-mm", RAW, tmp / "out", precomputed=precomputed, progress=False)
     return summary, tmp / "out" / "ml-100k-mm"
 
@@ -187,7 +189,7 @@ def test_prepare_ml_provenance(prepared_ml):
     assert provenance["kcore"] == 5 and provenance["interactions"] == 99_287
     assert provenance["raw_source"].endswith("ml-100k")
     image = provenance["modalities"]["image"]
-    assert image["encoder"] == "PrecomputedEncoder" and image["dim"] == 1280
+    assert image["encoder"] == "ArrayEncoder" and image["dim"] == 1280
     assert (image["n_items"], image["n_missing"]) == (1349, 7)
     assert len(image["sha256"]) == 64
 
@@ -261,19 +263,19 @@ def test_kcore_too_strict(tmp_path):
 
 
 def test_unknown_dataset(tmp_path):
-    with pytest.raises(DataError, match="known: hm, ml-100k-mm.*register_dataset"):
+    with pytest.raises(DataError, match="built-in ones are amazon-instruments, hm, microlens-50k, ml-100k-mm.*--from=FORMAT"):
         prepare_dataset("ml-1m", RAW, tmp_path, progress=False)
 
 
 def test_precomputed_tokens_must_match(tmp_path):
     tokens = tmp_path / "tokens.txt"
     tokens.write_text("\n".join(f"movie{i}" for i in range(1, 1683)))
-    encoder = PrecomputedEncoder(REFERENCE / "text_feat.npy", tokens, "text")
+    encoder = ArrayEncoder(read_feature_file("text", REFERENCE / "text_feat.npy", tokens), "text")
     with pytest.raises(DataError, match="tokens file must list the dataset's item tokens"):
         encoder.inputs_for(["1", "2"])
     tokens.write_text("1\n2\n")
     with pytest.raises(DataError, match="row counts differ"):
-        PrecomputedEncoder(REFERENCE / "text_feat.npy", tokens, "text")
+        read_feature_file("text", REFERENCE / "text_feat.npy", tokens)
 
 
 def test_cli_reports_errors_without_traceback(tmp_path):
@@ -287,7 +289,9 @@ def test_cli_reports_errors_without_traceback(tmp_path):
 
 
 def test_cli_rejects_malformed_feature_option(tmp_path, capsys):
-    assert main(["ml-100k-mm", "--data_path", str(tmp_path), "--feature", "image=only.npy"]) == 2
+    assert main(["ml-100k-mm", "--data_path", str(tmp_path), "--feature", "image"]) == 2
     assert "MODALITY=FEATS.npy:TOKENS.txt" in capsys.readouterr().err
+    assert main(["ml-100k-mm", "--data_path", str(tmp_path), "--feature", "image=only.npy"]) == 2
+    assert "needs its tokens file" in capsys.readouterr().err
     assert main([f"--data_path={tmp_path}", "--feature=image=a.npy:t.txt"]) == 2
     assert "name exactly one" in capsys.readouterr().err

@@ -2,7 +2,8 @@
 
 Every encoder follows :class:`ModalEncoder`. :class:`CachedEncoder` wraps any of them
 with an on-disk cache of per-item rows, so a second preparation of the same data
-encodes nothing. :class:`PrecomputedEncoder` serves rows a user computed elsewhere.
+encodes nothing. :class:`ArrayEncoder` serves rows that are vectors already (computed
+elsewhere, or made from codes).
 
 Models load lazily, on the first input that is not cached, and never touch the network.
 """
@@ -21,7 +22,7 @@ from typing import Iterator, Protocol, Sequence, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from recbole_mdsrec.data.feature_store import validate_modal_arrays
+from recbole_mdsrec.data.raw import ModalArrays
 from recbole_mdsrec.errors import DataError
 from recbole_mdsrec.files import atomic_write
 
@@ -226,75 +227,47 @@ class ImageEncoder(_ModelEncoder):
         return model.eval().to(memory_format=torch.channels_last)
 
 
-class PrecomputedEncoder:
-    """Rows a user computed elsewhere: a ``.npy`` [n, d] plus a text file of n item tokens.
+class ArrayEncoder:
+    """Rows that are already vectors (``ModalArrays``: precomputed, or made from codes).
 
-    Its inputs are item tokens. An item whose token is absent from the tokens file, or
-    whose row is all zeros, counts as lacking the modality (see :meth:`inputs_for`).
+    Its inputs are item tokens: :meth:`inputs_for` gives the token of each item that has a
+    row with the modality, None for the others; :meth:`encode` returns their rows.
     """
 
     name = "precomputed"
 
-    def __init__(self, features_path, tokens_path, modality: str):
-        self.features_path, self.tokens_path, self.modality = Path(features_path), Path(tokens_path), modality
-        features, tokens = self._read()
-        self.dim = int(features.shape[1])
-        self._features = features.astype(np.float32, copy=False)
-        self._index = pd.Index(tokens)
+    def __init__(self, arrays: ModalArrays, modality: str):
+        self.arrays, self.modality = arrays, modality
+        self.dim = arrays.dim
+        self._index = pd.Index(arrays.tokens)
 
     def input_bytes(self, item) -> bytes:
         return str(item).encode("utf-8")
 
     def describe(self) -> dict:
-        return {
-            "encoder": type(self).__name__,
-            "features_file": str(self.features_path),
-            "tokens_file": str(self.tokens_path),
-            "sha256": hashlib.sha256(self.features_path.read_bytes()).hexdigest(),
-            "dim": self.dim,
-        }
+        return {"encoder": type(self).__name__, **self.arrays.source,
+                "sha256": hashlib.sha256(np.ascontiguousarray(self.arrays.features).tobytes()).hexdigest(),
+                "dim": self.dim}
 
     def inputs_for(self, tokens: Sequence[str]) -> pd.Series:
-        """Token where the file has a non-zero row for it, None elsewhere."""
+        """Token where the arrays have a row with the modality, None elsewhere."""
         tokens = np.asarray(tokens, dtype=str)
         rows = self._index.get_indexer(tokens)
         usable = rows >= 0
-        usable[usable] = self._features[rows[usable]].any(axis=1)
+        usable[usable] = self.arrays.mask[rows[usable]]
         if tokens.size and not usable.any():
             raise DataError(
-                f"None of the {tokens.size} item tokens of the dataset (e.g. {tokens[0]!r}) has a non-zero row in "
-                f"{self.features_path} according to {self.tokens_path}; the tokens file must list the dataset's "
-                f"item tokens (as in its .item file), one per line, in the order of the .npy rows."
+                f"None of the {tokens.size} item tokens of the dataset (e.g. {tokens[0]!r}) has a {self.modality} row "
+                f"in {self.arrays.source.get('features_file', 'the features')}; the tokens file must list the dataset's "
+                f"item tokens (as in its .item file), one per line, in the order of the rows."
             )
         return pd.Series(np.where(usable, tokens, None), index=tokens, dtype=object)
 
     def encode(self, inputs: list) -> np.ndarray:
         rows = self._index.get_indexer(np.asarray(inputs, dtype=str))
         if (rows < 0).any():
-            raise KeyError(f"tokens not in {self.tokens_path}: {np.asarray(inputs)[rows < 0][:5]}")
-        return self._features[rows]
-
-    def _read(self):
-        fix = f"pass --feature {self.modality}=FEATURES.npy:TOKENS.txt with a float [n, d] array and n tokens"
-        for path in (self.features_path, self.tokens_path):
-            if not path.is_file():
-                raise DataError(f"The precomputed {self.modality} file {path} does not exist: {fix}.")
-        try:
-            features = np.load(self.features_path, allow_pickle=False)
-        except (ValueError, OSError) as e:
-            raise DataError(
-                f"The precomputed {self.modality} features {self.features_path} cannot be read ({e}): {fix}."
-            ) from None
-        lines = [line.strip() for line in self.tokens_path.read_text(encoding="utf-8").splitlines()]
-        while lines and not lines[-1]:  # a final newline is not a token
-            lines.pop()
-        tokens = np.array(lines, dtype=str)
-        mask = np.ones(len(tokens), dtype=bool)
-        if features.ndim == 2 and features.shape[0] == len(tokens):
-            mask = features.any(axis=1)  # zero rows mean "lacks the modality" here
-        validate_modal_arrays(tokens, features, mask, f"the precomputed {self.modality} features {self.features_path} "
-                              f"with tokens {self.tokens_path}", fix)
-        return features, tokens
+            raise KeyError(f"tokens without a {self.modality} row: {np.asarray(inputs)[rows < 0][:5]}")
+        return self.arrays.features[rows]
 
 
 class CachedEncoder:

@@ -131,7 +131,7 @@ def _dataset_name(path: Path, modality: str) -> str:
 def _read_npz(path: Path, fix: str) -> dict:
     # np.load takes any non-zip file for a pickle; say what it really is instead.
     if not zipfile.is_zipfile(path):
-        raise DataError(f"The feature file {path} is not a readable .npz file (not a zip archive): {fix}.")
+        raise DataError(f"The feature file {path} is not a readable .npz file (not a zip archive). Fix: {fix}.")
     try:
         with np.load(path, allow_pickle=False) as npz:
             present = set(npz.files)
@@ -140,7 +140,7 @@ def _read_npz(path: Path, fix: str) -> dict:
                 raise DataError(
                     f"The feature file {path} lacks the array(s) {', '.join(missing)} (it has: "
                     f"{', '.join(sorted(present)) or 'none'}); a feature file holds tokens, features "
-                    f"and mask: {fix}."
+                    f"and mask. Fix: {fix}."
                 )
             return {name: npz[name] for name in ARRAYS}
     except DataError:
@@ -151,7 +151,7 @@ def _read_npz(path: Path, fix: str) -> dict:
             f"unicode array (np.asarray(tokens, dtype=str)) or {fix}."
         ) from None
     except (OSError, EOFError) as e:  # not a zip, truncated, unreadable
-        raise DataError(f"The feature file {path} is not a readable .npz file ({e}): {fix}.") from None
+        raise DataError(f"The feature file {path} is not a readable .npz file ({e}). Fix: {fix}.") from None
 
 
 def _validate(arrays: dict, where: str, fix: str) -> None:
@@ -168,22 +168,22 @@ def _check_shapes(tokens, features, mask, where, fix) -> None:
         if array.ndim != ndim:
             raise DataError(
                 f"In {where}, '{name}' has {array.ndim} dimension(s) with shape {array.shape}; it must "
-                f"have {ndim} (tokens [n], features [n, d], mask [n]): {fix}."
+                f"have {ndim} (tokens [n], features [n, d], mask [n]). Fix: {fix}."
             )
     if not tokens.shape[0] == features.shape[0] == mask.shape[0]:
         raise DataError(
             f"In {where}, the row counts differ: {tokens.shape[0]} tokens, {features.shape[0]} "
-            f"feature rows, {mask.shape[0]} mask entries; there must be one of each per item: {fix}."
+            f"feature rows, {mask.shape[0]} mask entries; there must be one of each per item. Fix: {fix}."
         )
 
 
 def _check_dtypes(tokens, features, mask, where, fix) -> None:
     if tokens.dtype.kind != "U":
-        raise DataError(f"In {where}, 'tokens' has dtype {tokens.dtype}; it must be a unicode string array: {fix}.")
+        raise DataError(f"In {where}, 'tokens' has dtype {tokens.dtype}; it must be a unicode string array. Fix: {fix}.")
     if not np.issubdtype(features.dtype, np.floating):
-        raise DataError(f"In {where}, 'features' has dtype {features.dtype}; it must be floating point (float32): {fix}.")
+        raise DataError(f"In {where}, 'features' has dtype {features.dtype}; it must be floating point (float32). Fix: {fix}.")
     if mask.dtype != np.bool_:
-        raise DataError(f"In {where}, 'mask' has dtype {mask.dtype}; it must be bool (True = item has this modality): {fix}.")
+        raise DataError(f"In {where}, 'mask' has dtype {mask.dtype}; it must be bool (True = item has this modality). Fix: {fix}.")
 
 
 def _check_unique(tokens, where, fix) -> None:
@@ -192,7 +192,7 @@ def _check_unique(tokens, where, fix) -> None:
         repeated = np.unique(tokens[duplicated])
         raise DataError(
             f"In {where}, {repeated.size} token(s) appear more than once (first: {_first(repeated)}); "
-            f"each item must have exactly one row: {fix}."
+            f"each item must have exactly one row. Fix: {fix}."
         )
 
 
@@ -201,7 +201,7 @@ def _check_finite(tokens, features, where, fix) -> None:
     if bad.any():
         raise DataError(
             f"In {where}, {int(bad.sum())} row(s) hold NaN or infinite values (tokens: {_first(tokens[bad])}); "
-            f"the encoder failed on those items: {fix}."
+            f"the encoder failed on those items. Fix: {fix}."
         )
 
 
@@ -212,7 +212,7 @@ def _check_masked_rows_zero(tokens, features, mask, where, fix) -> None:
     if bad.any():
         raise DataError(
             f"In {where}, {int(bad.sum())} row(s) are masked out (mask False: item lacks the modality) "
-            f"but are not all zeros (tokens: {_first(tokens[bad])}); mask and features disagree: {fix}."
+            f"but are not all zeros (tokens: {_first(tokens[bad])}); mask and features disagree. Fix: {fix}."
         )
 
 

@@ -9,14 +9,16 @@
   (format in :mod:`recbole_mdsrec.data.feature_store`);
 - ``<name>.features.json``: provenance, written last, so its presence means the rest is complete.
 
-Datasets are known by name through :data:`DATASETS`; add your own with
-:func:`register_dataset`.
+Datasets are known by name through :data:`DATASETS` (add your own reader with
+:func:`register_dataset`); any other dataset in the field's formats or your own tables is
+described by an ``ImportSpec`` and prepared by :func:`prepare_source`.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import functools
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -26,21 +28,11 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from recbole_mdsrec.data.encoders import (
-    CachedEncoder,
-    ImageEncoder,
-    ModalEncoder,
-    PrecomputedEncoder,
-    TextEncoder,
-)
+from recbole_mdsrec.data.encoders import ArrayEncoder, CachedEncoder, ImageEncoder, ModalEncoder, TextEncoder
 from recbole_mdsrec.data.feature_store import feature_path, save_modal_features
-from recbole_mdsrec.data.readers import (
-    RawDataset,
-    kcore_filter,
-    read_hm,
-    read_movielens_100k,
-    require_file,
-)
+from recbole_mdsrec.data.importer import ImportSpec, read_source
+from recbole_mdsrec.data.raw import ModalArrays, RawDataset, kcore_filter, require_file
+from recbole_mdsrec.data.readers import read_hm, read_movielens_100k
 from recbole_mdsrec.errors import DataError
 from recbole_mdsrec.files import atomic_write
 
@@ -54,17 +46,30 @@ class DatasetSpec:
     raw_subdir: str  # folder under the raw root
     reader: Callable[[Path], RawDataset]
     description: str = ""
+    kcore: int = 5  # the default k-core (1: the source's split is kept as published)
+
+
+def _from_format(source: str, stem: str, name: str, raw_dir: Path) -> RawDataset:
+    return read_source(ImportSpec(name, source, path=raw_dir, stem=stem))
 
 
 DATASETS: dict[str, DatasetSpec] = {
     "ml-100k-mm": DatasetSpec("ml-100k", read_movielens_100k, "MovieLens-100K with TMDB posters and overviews"),
     "hm": DatasetSpec("hm", read_hm, "H&M fashion purchases (sample), product level"),
+    "amazon-instruments": DatasetSpec(
+        "amazon-instruments", functools.partial(_from_format, "mql4grec", "Instruments", "amazon-instruments"),
+        "Amazon 2018 Musical Instruments, image and text as RQ-VAE codes, the published leave-one-out split",
+        kcore=1),
+    "microlens-50k": DatasetSpec(
+        "microlens-50k", functools.partial(_from_format, "microlens", "MicroLens-50k", "microlens-50k"),
+        "MicroLens-50k micro-video sequences, titles as text", kcore=5),
 }
 
 
-def register_dataset(name: str, raw_subdir: str, reader: Callable[[Path], RawDataset], description: str = "") -> None:
+def register_dataset(name: str, raw_subdir: str, reader: Callable[[Path], RawDataset], description: str = "",
+                     kcore: int = 5) -> None:
     """Make ``prepare_dataset(name, ...)`` read ``<raw_root>/<raw_subdir>`` with ``reader``."""
-    DATASETS[name] = DatasetSpec(raw_subdir, reader, description)
+    DATASETS[name] = DatasetSpec(raw_subdir, reader, description, kcore)
 
 
 def default_encoders(progress: bool = True) -> dict[str, ModalEncoder]:
@@ -76,33 +81,59 @@ def prepare_dataset(
     name: str,
     raw_root,
     out_root,
-    kcore: int = 5,
-    precomputed: Mapping[str, tuple] | None = None,
+    kcore: int | None = None,
+    precomputed: Mapping[str, ModalArrays] | None = None,
     progress: bool = True,
     encoders: Mapping[str, ModalEncoder] | None = None,
 ) -> dict:
-    """Read, filter, encode and write one dataset; returns its summary.
+    """Read, filter, encode and write one built-in dataset; returns its summary.
 
-    ``precomputed`` maps a modality to ``(features.npy, tokens.txt)`` used instead of
-    encoding it. ``encoders`` overrides :func:`default_encoders` per modality. Encoded
-    rows are cached under ``<out_root>/.cache/encoders/``.
+    ``kcore`` None is the dataset's own default. ``precomputed`` gives a modality's features
+    instead of encoding it (``arrays.read_feature_file``). ``encoders`` overrides
+    :func:`default_encoders` per modality. Encoded rows are cached under
+    ``<out_root>/.cache/encoders/``.
     """
     started = time.perf_counter()
     spec = _spec(name)
+    raw = spec.reader(require_file(Path(raw_root) / spec.raw_subdir, f"folder of dataset '{name}'"))
+    for modality, arrays in (precomputed or {}).items():
+        raw.modal_arrays[modality] = arrays
+        raw.modal_inputs.pop(modality, None)
+    return prepare_raw(name, raw, out_root, spec.kcore if kcore is None else kcore, progress, encoders, started)
+
+
+def prepare_source(spec: ImportSpec, out_root, progress: bool = True,
+                   encoders: Mapping[str, ModalEncoder] | None = None) -> dict:
+    """Read the dataset ``spec`` describes (any format, ``data/importer.py``), then filter,
+    encode and write it as :func:`prepare_dataset` does."""
+    from recbole_mdsrec.data.formats import FORMATS
+
+    started = time.perf_counter()
+    raw = read_source(spec)
+    kcore = FORMATS[spec.source].KCORE if spec.kcore is None else spec.kcore
+    return prepare_raw(spec.name, raw, out_root, kcore, progress, encoders, started)
+
+
+def prepare_raw(name: str, raw: RawDataset, out_root, kcore: int, progress: bool = True,
+                encoders: Mapping[str, ModalEncoder] | None = None, started: float | None = None) -> dict:
+    """Filter, encode and write a dataset already read; returns its summary."""
+    started = time.perf_counter() if started is None else started
     out_root = Path(out_root)
-    raw_dir = require_file(Path(raw_root) / spec.raw_subdir, f"folder of dataset '{name}'")
-    raw = spec.reader(raw_dir)
     inter = kcore_filter(raw.interactions, kcore)
     if inter.empty:
         raise DataError(
             f"No interaction of dataset '{name}' survives {kcore}-core filtering (every user and item needs "
-            f"at least {kcore} interactions); lower --kcore (e.g. --kcore 3, or 1 to disable it)."
+            f"at least {kcore} interactions). Fix: lower --kcore (e.g. --kcore=3, or 1 to disable it)."
         )
+    if raw.split is not None:
+        _check_split_kept(name, raw, inter, kcore)
     items = _kept_items(raw.items, inter, name)
     out_dir = out_root / name
 
     encoders = {**default_encoders(progress), **(encoders or {})}
-    sources = _modal_sources(raw, items.index, encoders, precomputed, out_root / CACHE_SUBDIR)
+    sources = _modal_sources(raw, items.index, encoders, out_root / CACHE_SUBDIR)
+    if not sources:
+        raise DataError(f"Dataset '{name}' has no modality: give at least one (--text, --images, --feature or --codes).")
     modalities = {modality: _write_modality(out_dir, name, modality, *source) for modality, source in sources.items()}
     # Features first, tables next, provenance last: features.json marks a complete folder.
     _write_table(out_dir / f"{name}.inter", inter.rename(columns=INTER_HEADER)[list(INTER_HEADER.values())])
@@ -118,6 +149,21 @@ def prepare_dataset(
     }
     _write_provenance(out_dir / f"{name}.features.json", summary, raw, kcore, modalities)
     return summary
+
+
+def _check_split_kept(name: str, raw: RawDataset, inter: pd.DataFrame, kcore: int) -> None:
+    """The source's published split survives preparation exactly: no row filtered away, and
+    each user's last two interactions are its validation and test targets."""
+    if len(inter) != len(raw.interactions):
+        raise DataError(
+            f"--kcore={kcore} drops {len(raw.interactions) - len(inter)} interactions of '{name}', whose split is "
+            f"given ({raw.split.source}), so the split would change. Fix: drop --kcore (the default keeps every row)."
+        )
+    last = inter.groupby("user_id", sort=False)["item_id"].agg(lambda s: tuple(s.iloc[-2:]))
+    wrong = [u for u, (valid, test) in last.items() if raw.split.valid.get(u) != valid or raw.split.test.get(u) != test]
+    if wrong or len(last) != len(raw.split.test):
+        raise DataError(f"The given split of '{name}' ({raw.split.source}) is not each user's last two items in time "
+                        f"order (users {wrong[:5]}). Fix: give interactions whose order matches the split.")
 
 
 def encode_modality(inputs: pd.Series, encoder: ModalEncoder) -> tuple[np.ndarray, np.ndarray]:
@@ -139,8 +185,9 @@ def _write_modality(out_dir: Path, name: str, modality: str, inputs: pd.Series, 
 def _spec(name: str) -> DatasetSpec:
     if name not in DATASETS:
         raise DataError(
-            f"Unknown dataset '{name}'; known: {', '.join(sorted(DATASETS))}. Add a reader with "
-            f"recbole_mdsrec.data.prepare.register_dataset(name, raw_subdir, reader)."
+            f"Unknown dataset '{name}'; the built-in ones are {', '.join(sorted(DATASETS))}. Fix: describe your own with "
+            f"python -m recbole_mdsrec.prepare {name} --from=FORMAT ... (README 'Bring your own data'), or add a "
+            f"reader with recbole_mdsrec.data.prepare.register_dataset(name, raw_subdir, reader)."
         )
     return DATASETS[name]
 
@@ -156,21 +203,19 @@ def _kept_items(items: pd.DataFrame, inter: pd.DataFrame, name: str) -> pd.DataF
     return items[items.index.isin(kept)]
 
 
-def _modal_sources(raw: RawDataset, tokens: pd.Index, encoders, precomputed, cache_root: Path) -> dict:
+def _modal_sources(raw: RawDataset, tokens: pd.Index, encoders, cache_root: Path) -> dict:
     """modality -> (inputs aligned to tokens, encoder, input provenance)."""
-    precomputed = precomputed or {}
     sources = {}
     for modality, inputs in raw.modal_inputs.items():
-        if modality in precomputed:
-            continue
         if modality not in encoders:
-            raise DataError(f"No encoder for modality '{modality}'; pass one in encoders= or --feature {modality}=...")
+            raise DataError(f"No encoder for modality '{modality}'; pass one in encoders= or --feature={modality}=...")
         encoder = CachedEncoder(encoders[modality], cache_root)
         source = raw.provenance.get("modalities", {}).get(modality, {})
         sources[modality] = (inputs.reindex(tokens), encoder, source)
-    for modality, (features_path, tokens_path) in precomputed.items():
-        encoder = PrecomputedEncoder(features_path, tokens_path, modality)
-        sources[modality] = (encoder.inputs_for(tokens), encoder, {"input_fields": ["precomputed by the user"]})
+    for modality, arrays in raw.modal_arrays.items():
+        encoder = ArrayEncoder(arrays, modality)
+        sources[modality] = (encoder.inputs_for(tokens), encoder, {"input_fields": [arrays.source.get(
+            "features_file", "precomputed by the user")], **{k: v for k, v in arrays.source.items() if k != "input_fields"}})
     return sources
 
 

@@ -1,82 +1,22 @@
-"""Raw data -> interactions, item side information and per-modality raw inputs.
+"""The readers of the two datasets built from raw files: MovieLens-100K with posters and
+plots, and the H&M sample.
 
-A reader takes the folder of one raw dataset and returns a :class:`RawDataset`. Readers
-only parse and order; k-core filtering, encoding and writing happen in
-:mod:`recbole_mdsrec.data.prepare`, where new readers are registered.
+A reader takes the folder of one raw dataset and returns a :class:`~recbole_mdsrec.data.raw.RawDataset`.
+Readers only parse and order; k-core filtering, encoding and writing happen in
+:mod:`recbole_mdsrec.data.prepare`, where readers are registered. Datasets in the field's
+file formats are read by :mod:`recbole_mdsrec.data.formats`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from recbole_mdsrec import roots
+from recbole_mdsrec.data.raw import INTER_COLUMNS, RawDataset, require_file, sort_interactions
 from recbole_mdsrec.errors import DataError
 
-INTER_COLUMNS = ("user_id", "item_id", "rating", "timestamp")
-
-
-@dataclass
-class RawDataset:
-    """What a reader extracts from raw files.
-
-    - ``interactions``: columns user_id (str), item_id (str), rating (float),
-      timestamp (int, unix seconds), sorted by user then time, ties in file order.
-    - ``items``: one row per item, indexed by item token; columns are RecBole atomic
-      headers (``"title:token_seq"``) holding plain text.
-    - ``modal_inputs``: modality -> Series indexed by item token whose values the
-      modality's encoder takes (text str, image Path); None where the item lacks it.
-    - ``provenance``: facts for ``<name>.features.json`` (source, fields, rules), with
-      per-modality entries under ``"modalities"``.
-    """
-
-    interactions: pd.DataFrame
-    items: pd.DataFrame
-    modal_inputs: dict[str, pd.Series]
-    provenance: dict = field(default_factory=dict)
-
-
-def require_file(path: Path, what: str) -> Path:
-    """Fail with where the raw data is expected and how to get it."""
-    if not path.exists():
-        raise DataError(
-            f"The raw {what} was not found at {path}. Raw datasets are read from the raw data root "
-            f"(prepare --raw_dir, run.py --raw_data_path, or ${roots.RAW_ROOT_ENV}; default "
-            f"{roots.DEFAULT_RAW_ROOT} below the working directory); {roots.shared_root() / 'README.md'} "
-            f"describes each dataset's folder and where its files come from."
-        )
-    return path
-
-
-def sort_interactions(inter: pd.DataFrame, user_key: np.ndarray) -> pd.DataFrame:
-    """Order by user, then timestamp, keeping file order among equal timestamps.
-
-    ``user_key`` orders the users (e.g. numeric ids). np.lexsort is a stable merge sort,
-    which matters: many ratings of a user share one timestamp and their file order is the
-    only sequence information left.
-    """
-    order = np.lexsort((inter["timestamp"].to_numpy(), user_key))
-    return inter.iloc[order].reset_index(drop=True)
-
-
-def kcore_filter(inter: pd.DataFrame, k: int) -> pd.DataFrame:
-    """Keep interactions whose user and item both have >= k of them, to a fixed point.
-
-    Dropping a rare item can push a user below k and vice versa, hence the loop.
-    Row order is preserved.
-    """
-    if k <= 1:
-        return inter
-    while True:
-        user_count = inter.groupby("user_id")["user_id"].transform("size")
-        item_count = inter.groupby("item_id")["item_id"].transform("size")
-        keep = (user_count >= k) & (item_count >= k)
-        if keep.all():
-            return inter
-        inter = inter[keep.to_numpy()].reset_index(drop=True)
 
 
 # ---------------------------------------------------------------- MovieLens-100K

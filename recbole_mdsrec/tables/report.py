@@ -15,7 +15,7 @@ from recbole_mdsrec.text_tables import render_table
 
 # Options every table states, whatever the grid file sets: together they are the protocol.
 PROTOCOL_KEYS = ("eval_args", "metrics", "topk", "valid_metric", "epochs", "stopping_step", "eval_step",
-                 "MAX_ITEM_LIST_LENGTH", "train_batch_size")
+                 "MAX_ITEM_LIST_LENGTH", "train_batch_size", "modalities")
 CHART_METRICS = ("ndcg@10", "recall@10")
 
 
