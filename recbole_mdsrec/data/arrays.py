@@ -74,10 +74,7 @@ def read_feature_file(modality: str, features_path: Path, tokens_path: Path | No
         tokens_path = Path(tokens_path)
         if not tokens_path.is_file():
             raise DataError(f"The {modality} tokens file {tokens_path} does not exist. Fix: {fix}.")
-        try:
-            features = np.load(features_path, allow_pickle=False)
-        except (ValueError, OSError) as error:
-            raise DataError(f"The {modality} features {features_path} cannot be read ({error}). Fix: {fix}.") from None
+        features = _load_npy(modality, features_path, fix)
         lines = [line.strip() for line in tokens_path.read_text(encoding="utf-8").splitlines()]
         while lines and not lines[-1]:  # a final newline is not a token
             lines.pop()
@@ -115,12 +112,15 @@ def indexed_array(modality: str, path: Path, tokens: Sequence[str]) -> ModalArra
     fix = "give the .npy written for this dataset's item index (row r = item r)"
     if not path.is_file():
         raise DataError(f"The {modality} feature file {path} does not exist. Fix: {fix}.")
+    return _checked(modality, np.asarray(tokens, dtype=str), _load_npy(modality, path, fix), f"the {modality} features {path}", fix,
+                    {"features_file": str(path), "layout": "row r = item index r"})
+
+
+def _load_npy(modality: str, path: Path, fix: str) -> np.ndarray:
     try:
-        features = np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False)
     except (ValueError, OSError) as error:
         raise DataError(f"The {modality} features {path} cannot be read ({error}). Fix: {fix}.") from None
-    return _checked(modality, np.asarray(tokens, dtype=str), features, f"the {modality} features {path}", fix,
-                    {"features_file": str(path), "layout": "row r = item index r"})
 
 
 def _checked(modality, tokens, features, where: str, fix: str, source: dict) -> ModalArrays:
@@ -151,5 +151,4 @@ def check_alignment(arrays: ModalArrays, modality: str, items: Iterable[str], al
             f"{list(extra[:_SHOWN])}). Fix: check that the tokens are the interactions' item ids (an offset of one "
             "shifts every row), or pass --allow_extra to drop those rows."
         )
-    keep = rows.isin(items)
-    return ModalArrays(arrays.tokens[keep], arrays.features[keep], arrays.mask[keep], arrays.source)
+    return arrays.only(items)

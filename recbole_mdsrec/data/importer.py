@@ -63,12 +63,12 @@ class ImportSpec:
     items: Path | None = None           # an item table (CSV, TSV or Parquet), one row per item
     item_key: str | None = None         # its item column (default: the interactions' item column)
     text: tuple[str, ...] = ()          # item-table columns that make the text modality
-    images: str | None = None           # image path pattern with {item}, e.g. photos/{item}.jpg
+    images: str | None = None           # image path pattern with {item}, e.g. photos/{item}.jpg or {item:.3}/{item}.jpg
     features: tuple[FeatureOption, ...] = ()
     codes: tuple[CodeOption, ...] = ()
     dims: Mapping[str, int] = field(default_factory=dict)  # dims of float32 binaries (UniSRec, MISSRec)
     kcore: int | None = None            # None: the format's default
-    allow_missing: tuple[str, ...] = ()  # modalities some interacted items may lack
+    allow_missing: tuple[str, ...] = ()  # modalities some interacted items may lack ("text": also item-table rows)
     allow_extra: bool = False           # drop feature / item rows of items no interaction has
 
     def __post_init__(self):
@@ -178,9 +178,10 @@ def text_inputs(items: pd.DataFrame, columns: tuple[str, ...], spec: ImportSpec)
 
 
 def image_inputs(items: pd.Index, pattern: str) -> pd.Series:
-    """The image file of each item from ``pattern`` (``{item}`` is the item token); None
-    where there is none. A pattern that finds no file at all is an error."""
-    if "{item}" not in pattern:
+    """The image file of each item from ``pattern`` (``{item}`` is the item token, ``{item:.3}``
+    its first 3 characters); None where there is none. A pattern that finds no file at all
+    is an error."""
+    if "{item" not in pattern:
         raise DataError(f"--images={pattern} has no {{item}}. Fix: write the path of an item's image with {{item}} "
                         "for its token, e.g. --images=photos/{item}.jpg.")
     paths = [Path(pattern.format(item=item)) for item in items]

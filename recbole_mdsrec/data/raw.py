@@ -34,6 +34,11 @@ class ModalArrays:
     def dim(self) -> int:
         return int(self.features.shape[1])
 
+    def only(self, items) -> "ModalArrays":
+        """The rows of ``items`` alone (tokens in neither are dropped)."""
+        keep = pd.Index(self.tokens).isin(pd.Index(items))
+        return ModalArrays(self.tokens[keep], self.features[keep], self.mask[keep], self.source)
+
 
 @dataclass(frozen=True)
 class FixedSplit:

@@ -12,7 +12,7 @@ import pandas as pd
 from recbole_mdsrec.data.arrays import indexed_array, require_columns
 from recbole_mdsrec.data.formats.common import file_in, folder_of, stem_of
 from recbole_mdsrec.data.formats.table import interactions_of
-from recbole_mdsrec.data.raw import ModalArrays, RawDataset, items_without_side_information
+from recbole_mdsrec.data.raw import RawDataset, items_without_side_information
 from recbole_mdsrec.errors import DataError
 
 KCORE = 5
@@ -39,9 +39,7 @@ def read(spec) -> RawDataset:
         if indices.isna().any() or (indices >= rows).any() or (indices < 0).any():
             raise DataError(f"{path}: itemIDs {list(items.index[(indices.isna() | (indices >= rows)).to_numpy()][:5])} "
                             f"are not rows of {feature_file} ({rows} rows). Fix: give MMRec's files of one dataset.")
-        full = indexed_array(modality, feature_file, [str(i) for i in range(rows)])
-        keep = pd.Index(full.tokens).isin(items.index)
-        arrays[modality] = ModalArrays(full.tokens[keep], full.features[keep], full.mask[keep], full.source)
+        arrays[modality] = indexed_array(modality, feature_file, [str(i) for i in range(rows)]).only(items.index)
     if not arrays and not spec.features and not spec.codes:
         raise DataError(f"{folder} has neither image_feat.npy nor text_feat.npy. Fix: add them, or give features "
                         "with --feature / --codes.")

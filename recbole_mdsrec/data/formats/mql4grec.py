@@ -19,7 +19,7 @@ from recbole_mdsrec.data.codes import read_codes
 from recbole_mdsrec.data.formats.common import (
     file_in, folder_of, leave_one_out_split, read_benchmark_files, sequences_from_benchmark, stem_of,
 )
-from recbole_mdsrec.data.raw import ModalArrays, RawDataset, interactions_from_sequences, items_without_side_information
+from recbole_mdsrec.data.raw import RawDataset, interactions_from_sequences, items_without_side_information
 from recbole_mdsrec.errors import DataError
 
 KCORE = 1  # a filter would change the published split
@@ -51,12 +51,11 @@ def read(spec) -> RawDataset:
         name = index_file.name[len(f"{stem}.index_"):-len(".json")]
         modality = MODALITIES.get(name, name)
         codes = read_codes(index_file, modality, CODE_SIZE)
-        keep = pd.Index(codes.tokens).isin(items.index)
         lacking = items.index.difference(codes.tokens)
         if len(lacking) and modality not in spec.allow_missing:
             raise DataError(f"{len(lacking)} interacted items have no codes in {index_file} (first: {list(lacking[:5])}). "
                             f"Fix: give codes for every item, or --allow_missing={modality}.")
-        arrays[modality] = ModalArrays(codes.tokens[keep], codes.features[keep], codes.mask[keep], codes.source)
+        arrays[modality] = codes.only(items.index)
     provenance = {"raw_source": str(folder), "format": "mql4grec",
                   "interaction_rule": f"{path.name}: each user's items in time order (timestamp = position); "
                   f"test target = last item, validation target = the one before"

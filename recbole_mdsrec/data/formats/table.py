@@ -89,12 +89,13 @@ def item_table(spec, inter: pd.DataFrame) -> pd.DataFrame:
     table = table.set_index(key)
     interacted = pd.Index(pd.unique(inter["item_id"]))
     lacking, extra = interacted.difference(table.index), table.index.difference(interacted)
-    if len(lacking):
+    if len(lacking) and not ({"text", "all"} & set(spec.allow_missing)):
         raise DataError(f"{len(lacking)} of the {len(interacted)} interacted items have no row in {spec.items} (first: "
-                        f"{list(lacking[:_SHOWN])}). Fix: add them, or check --item and --item_key.")
+                        f"{list(lacking[:_SHOWN])}). Fix: add them, check --item and --item_key, or pass "
+                        "--allow_missing=text to let them lack the text modality.")
     if len(extra) and not spec.allow_extra:
         raise DataError(f"{len(extra)} of the {len(table)} rows of {spec.items} belong to no interacted item (first: "
                         f"{list(extra[:_SHOWN])}). Fix: check --item and --item_key, or pass --allow_extra to drop them.")
-    table = table.loc[interacted]
+    table = table.reindex(interacted).fillna("")  # items without a row: empty fields (they lack text)
     table.index.name = "item_id"
     return table.rename(columns={c: c if ":" in c else f"{c}:token_seq" for c in table.columns}).astype(str)

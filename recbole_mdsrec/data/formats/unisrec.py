@@ -11,7 +11,7 @@ import pandas as pd
 
 from recbole_mdsrec.data.arrays import read_indexed_binary
 from recbole_mdsrec.data.formats.common import folder_of, read_benchmark_files, sequences_from_benchmark, stem_of
-from recbole_mdsrec.data.raw import ModalArrays, RawDataset, interactions_from_sequences, items_without_side_information
+from recbole_mdsrec.data.raw import RawDataset, interactions_from_sequences, items_without_side_information
 from recbole_mdsrec.errors import DataError
 
 KCORE = 1  # a filter would change the given split
@@ -38,9 +38,7 @@ def read(spec) -> RawDataset:
     for modality, suffix in FEATURE_FILES.items():
         path = folder / f"{stem}.{suffix}"
         if path.is_file():
-            full = read_indexed_binary(modality, path, n_rows, spec.dims.get(modality))
-            keep = pd.Index(full.tokens).isin(items.index)
-            arrays[modality] = ModalArrays(full.tokens[keep], full.features[keep], full.mask[keep], full.source)
+            arrays[modality] = read_indexed_binary(modality, path, n_rows, spec.dims.get(modality)).only(items.index)
     if not arrays and not spec.features and not spec.codes:
         raise DataError(f"{folder} has no {stem}.feat1CLS or {stem}.feat3CLS. Fix: add them, or give features "
                         "with --feature / --codes.")
