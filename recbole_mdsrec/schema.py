@@ -48,6 +48,7 @@ MIGRATIONS: dict[int, Migration] = {
                         ("missing_text", "modal_items.projections.text.missing")),
         },
     ),
+    3: Migration(added_options={"precision": "fp32", "compile": False}),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 LEGACY_VERSION = 1

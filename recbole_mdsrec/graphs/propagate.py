@@ -39,11 +39,14 @@ def propagate(graph: torch.Tensor, x: torch.Tensor, n_layers: int) -> torch.Tens
     n_layers = integer_option("n_graph_layers", n_layers, 0, "0 disables the graph.")
     if n_layers == 0:
         return x
-    total, layer = x, x
-    for _ in range(n_layers):
-        layer = _SymmetricSparseMM.apply(graph, layer)
-        total = total + layer
-    return total / (n_layers + 1)
+    # Sparse products have no bfloat16/float16 kernel: the propagation runs in float32 (autocast
+    # off), whatever precision the rest of the model computes in.
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        total = layer = x.float()
+        for _ in range(n_layers):
+            layer = _SymmetricSparseMM.apply(graph, layer)
+            total = total + layer
+        return total / (n_layers + 1)
 
 
 class _SymmetricSparseMM(torch.autograd.Function):

@@ -15,6 +15,7 @@ from recbole.utils import init_logger, init_seed, set_color
 
 from recbole_mdsrec.config import Config
 from recbole_mdsrec.data.locate import ensure_dataset
+from recbole_mdsrec.models.compiled import compile_forward
 from recbole_mdsrec.models.fast_layers import use_fast_layers
 from recbole_mdsrec.registry import create_dataset, get_trainer
 from recbole_mdsrec.training.checkpoints import (
@@ -74,6 +75,8 @@ def build_model(config: Config, train_data):
     model = config.model_class(config, train_data._dataset).to(config["device"])
     if config["fast_layers"]:
         use_fast_layers(model)
+    if config["compile"]:
+        compile_forward(model)
     getLogger().info(model)
     return model
 

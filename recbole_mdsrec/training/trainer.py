@@ -9,6 +9,8 @@ would get (``Trainer``, ``KGTrainer``, ...). What the subclass changes, and why:
 - each training epoch runs with autograd anomaly detection off (RecBole's ``sine.py``
   switches it on for the whole process at import, which makes every backward pass several
   times slower) and records its duration in ``epoch_seconds``;
+- training losses and evaluation scores are computed in the option ``precision``
+  (``training/precision.py``; RecBole's own ``enable_amp`` autocasts to float16 on GPUs only);
 - in distributed mode the model is wrapped as RecBole does, except that ``device_ids`` is
   given only for a model on a GPU (torch refuses it for a CPU model, so gloo could not run)
   and the frozen inputs (features, masks, sparse graphs: non-persistent buffers, built alike
@@ -27,12 +29,8 @@ from recbole.trainer import AbstractTrainer, Trainer
 from recbole.utils import set_color
 from torch.nn.parallel import DistributedDataParallel
 
-from recbole_mdsrec.training.checkpoints import (
-    atomic_torch_save,
-    best_model_state,
-    load_checkpoint,
-    load_model_state,
-)
+from recbole_mdsrec.training.checkpoints import atomic_torch_save, best_model_state, load_checkpoint, load_model_state
+from recbole_mdsrec.training.precision import Precision
 
 
 def frozen_input_names(module) -> list[str]:
@@ -64,16 +62,38 @@ class PluginTrainer:
         os.makedirs(config["checkpoint_dir"], exist_ok=True)
         super().__init__(config, model)
         self.epoch_seconds: list[float] = []  # of the epochs this trainer ran
+        self.precision = Precision.resolve(config["precision"] or "fp32", config["device"])
+        if self.precision.fallback_message:
+            self.logger.warning(self.precision.fallback_message)
+        self.enable_amp = False  # RecBole's own autocast: the precision above replaces it
+        self.enable_scaler = self.precision.scaler
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         start = time.perf_counter()
+        loss_func = loss_func or self.model.calculate_loss
+
+        def loss_in_precision(interaction):
+            with self.precision.autocast():
+                losses = loss_func(interaction)
+            return tuple(loss.float() for loss in losses) if isinstance(losses, tuple) else losses.float()
+
         try:
             with torch.autograd.set_detect_anomaly(False), warnings.catch_warnings():
                 # torch deprecates the GradScaler call RecBole makes each epoch (CUDA-only).
                 warnings.filterwarnings("ignore", category=FutureWarning, message=".*GradScaler")
-                return super()._train_epoch(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
+                return super()._train_epoch(train_data, epoch_idx, loss_func=loss_in_precision, show_progress=show_progress)
         finally:
             self.epoch_seconds.append(time.perf_counter() - start)
+
+    def _full_sort_batch_eval(self, batched_data):
+        with self.precision.autocast():
+            interaction, scores, positive_u, positive_i = super()._full_sort_batch_eval(batched_data)
+        return interaction, scores.float(), positive_u, positive_i
+
+    def _neg_sample_batch_eval(self, batched_data):
+        with self.precision.autocast():
+            interaction, scores, positive_u, positive_i = super()._neg_sample_batch_eval(batched_data)
+        return interaction, scores.float(), positive_u, positive_i
 
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):
         if not self.config["single_spec"] and self.config["local_rank"] != 0:
