@@ -2,9 +2,10 @@
 
     python benchmarks/epoch_time.py [--model SASRec] [--dataset ml-100k] [--batches N]
 
-"stock" = autograd anomaly detection on (as RecBole's sine.py leaves it), glibc's
-default malloc and denormals kept; "runner" = what run.py does (anomaly off, malloc
-tuned, denormals flushed; see recbole_mdsrec/launch.py). Each setting runs in a fresh process, one after the other,
+"stock" = RecBole as it runs on this stack: autograd anomaly detection on (as RecBole's
+sine.py leaves it), glibc's default malloc, denormals kept, RecBole's own layers, fp32;
+"runner" = what run.py does by default (anomaly off, malloc tuned, denormals flushed, see
+recbole_mdsrec/launch.py; ``fast_layers``); "runner, bf16" = the same with ``--precision=bf16``. Each setting runs in a fresh process, one after the other,
 and the result is reported as a ratio to the stock time measured in the same run.
 """
 
@@ -23,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from recbole_mdsrec.launch import FAST_MALLOC_ENV  # noqa: E402
 
 SETTINGS = {
-    "stock": {"anomaly": True, "flush_denormal": False, "env": {}},
-    "runner": {"anomaly": False, "flush_denormal": True, "env": FAST_MALLOC_ENV},
+    "stock": {"anomaly": True, "flush_denormal": False, "env": {}, "options": {"fast_layers": False}},
+    "runner": {"anomaly": False, "flush_denormal": True, "env": FAST_MALLOC_ENV, "options": {}},
+    "runner, bf16": {"anomaly": False, "flush_denormal": True, "env": FAST_MALLOC_ENV, "options": {"precision": "bf16"}},
 }
 
 
@@ -34,7 +36,8 @@ def child(args) -> None:
     from recbole_mdsrec.config import Config
     from recbole_mdsrec.training.runner import build
 
-    config = Config(args.model, args.dataset, config_dict={"gpu_id": "", "state": "WARNING", "show_progress": False})
+    config = Config(args.model, args.dataset, config_dict={"gpu_id": "", "state": "WARNING", "show_progress": False,
+                                                           **json.loads(args.options)})
     _, (train_data, _, _), model, trainer = build(config)
     torch.autograd.set_detect_anomaly(args.anomaly == "on")
     torch.set_flush_denormal(args.flush_denormal == "on")
@@ -45,8 +48,9 @@ def child(args) -> None:
         if args.batches and i >= args.batches:
             break
         trainer.optimizer.zero_grad()
-        loss = model.calculate_loss(interaction)
-        loss.backward()
+        with trainer.precision.autocast():
+            loss = model.calculate_loss(interaction)
+        loss.float().backward()
         trainer.optimizer.step()
         batches.append(i)
     seconds = time.perf_counter() - start
@@ -59,7 +63,8 @@ def measure(args, name: str) -> dict:
     env.update(setting["env"])
     cmd = [sys.executable, __file__, "--child", "--model", args.model, "--dataset", args.dataset,
            "--anomaly", "on" if setting["anomaly"] else "off",
-           "--flush_denormal", "on" if setting["flush_denormal"] else "off", "--batches", str(args.batches)]
+           "--flush_denormal", "on" if setting["flush_denormal"] else "off", "--batches", str(args.batches),
+           "--options", json.dumps(setting["options"])]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -72,6 +77,7 @@ def main() -> None:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--anomaly", default="off", help=argparse.SUPPRESS)
     parser.add_argument("--flush_denormal", default="on", help=argparse.SUPPRESS)
+    parser.add_argument("--options", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args)

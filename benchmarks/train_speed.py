@@ -39,20 +39,27 @@ def gemm_rate(size: int = 2048, repeats: int = 5) -> float:
     return 2 * size**3 * repeats / (time.perf_counter() - start)
 
 
-def train_batches(model, trainer, train_data, limit: int) -> tuple[float, int]:
+def train_batches(model, trainer, train_data, limit: int) -> tuple[float, int, float]:
+    """Seconds of ``limit`` training steps (all but the first, a warm-up that compiles where
+    ``compile`` is on), their count, and the first step's seconds. As the plugin's trainer
+    trains: anomaly detection off, the loss in the run's precision."""
     import torch
 
     model.train()
-    start, done = time.perf_counter(), 0
-    with torch.autograd.set_detect_anomaly(False):  # as the plugin's trainer trains
+    done, first, start = -1, 0.0, time.perf_counter()
+    with torch.autograd.set_detect_anomaly(False):
         for interaction in train_data:
             if limit and done >= limit:
                 break
             trainer.optimizer.zero_grad()
-            model.calculate_loss(interaction).backward()
+            with trainer.precision.autocast():
+                loss = model.calculate_loss(interaction)
+            loss.float().backward()
             trainer.optimizer.step()
             done += 1
-    return time.perf_counter() - start, done
+            if done == 0:
+                first, start = time.perf_counter() - start, time.perf_counter()
+    return time.perf_counter() - start, max(done, 1), first
 
 
 def step_flops(model, train_data) -> int:
@@ -69,20 +76,29 @@ def child(args) -> None:
     from recbole_mdsrec.launch import ProcessTuning
     from recbole_mdsrec.training.runner import build
 
+    from recbole_mdsrec import properties
+
     ProcessTuning.command_line().apply()  # as run.py tunes its process
-    config = Config(args.model, args.dataset, config_dict={"gpu_id": "", "state": "WARNING", "show_progress": False,
-                                                           "fast_layers": not args.stock_layers})
+    files = [str(properties.path("grid.yaml"))] if args.grid else None
+    config = Config(args.model, args.dataset, files, config_dict={
+        "gpu_id": "", "state": "WARNING", "show_progress": False, "fast_layers": not args.stock_layers,
+        "precision": args.precision, "compile": args.compile, **json.loads(args.set or "{}")})
     _, (train_data, valid_data, _), model, trainer = build(config)
-    seconds, batches = train_batches(model, trainer, train_data, args.batches)
+    seconds, batches, first = train_batches(model, trainer, train_data, args.batches)
     epoch_seconds = seconds * len(train_data) / batches
+    trainer.evaluate(valid_data, load_best_model=False)  # a warm-up (and compile) pass
     start = time.perf_counter()
     trainer.evaluate(valid_data, load_best_model=False)
+    eval_seconds = time.perf_counter() - start
     users = valid_data.sample_size  # one validation row per user in full-sort evaluation
     result = {
         "epoch_seconds": epoch_seconds,
+        "first_step_seconds": first,
         "timed_batches": batches,
         "epoch_batches": len(train_data),
-        "eval_users_per_second": users / (time.perf_counter() - start),
+        "eval_seconds": eval_seconds,
+        "precision": trainer.precision.used,
+        "eval_users_per_second": users / eval_seconds,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     if args.flops:
@@ -90,10 +106,15 @@ def child(args) -> None:
     print(json.dumps(result))
 
 
-def measure(args, model: str, dataset: str, stock_layers: bool = False) -> dict:
+def measure(args, model: str, dataset: str, stock_layers: bool = False, precision: str | None = None,
+            compile_forward: bool | None = None, grid: bool = False, options: dict | None = None) -> dict:
+    """One model's figures, measured in a fresh process; ``options`` are config options."""
+    precision = precision or getattr(args, "precision", "fp32")
+    compile_forward = getattr(args, "compile", False) if compile_forward is None else compile_forward
     cmd = [sys.executable, __file__, "--child", "--model", model, "--dataset", dataset,
-           "--batches", str(args.batches)] + (["--flops"] if model == "MDSRec" else []) \
-        + (["--stock-layers"] if stock_layers else [])
+           "--batches", str(args.batches), "--precision", precision] + (["--flops"] if model == "MDSRec" else []) \
+        + (["--stock-layers"] if stock_layers else []) + (["--compile"] if compile_forward else []) \
+        + (["--grid"] if grid else []) + (["--set", json.dumps(options)] if options else [])
     out = subprocess.run(cmd, env={**os.environ, **FAST_MALLOC_ENV}, capture_output=True, text=True)
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
@@ -134,9 +155,13 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=0, help="time the first N batches only (0 = whole epoch)")
     parser.add_argument("--fast-layers-effect", action="store_true",
                         help="also time each model with fast_layers=False and print the speed-up of fast_layers")
+    parser.add_argument("--precision", default="fp32", help="fp32, bf16 or fp16 (the option precision)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the models' forward (the option compile)")
+    parser.add_argument("--grid", action="store_true", help="with properties/grid.yaml, as side-by-side grids run")
     parser.add_argument("--stock-layers", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--flops", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--set", help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--dataset", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -145,7 +170,7 @@ def main() -> None:
     rate = gemm_rate()
     print(f"torch.mm rate here: {rate / 1e9:.0f} GFLOP/s ({os.cpu_count()} cores)")
     for dataset in args.datasets.split(","):
-        results = {m: measure(args, m, dataset) for m in args.models.split(",")}
+        results = {m: measure(args, m, dataset, grid=args.grid) for m in args.models.split(",")}
         report(dataset, results, rate)
         if args.fast_layers_effect:
             from recbole_mdsrec.text_tables import render_table

@@ -11,6 +11,7 @@ from recbole_mdsrec.errors import ConfigError
 from recbole_mdsrec.graphs import build
 from recbole_mdsrec.graphs.build import build_modal_graph, knn_edges
 from recbole_mdsrec.graphs.clustered import clustered_topk_neighbours
+from recbole_mdsrec.graphs.kmeans import nearest_centroids, spherical_kmeans
 from recbole_mdsrec.graphs.knn import topk_neighbours
 from recbole_mdsrec.graphs.spec import GraphSpec
 from helpers import assert_topk_equal, dense_scores, first_items
@@ -83,3 +84,22 @@ def test_graph_search_option_chooses_the_path(modal, behavior, monkeypatch):
         GraphSpec(search="approximate", n_probe=0)
     with pytest.raises(ConfigError, match="behavior_beta >= 0"):
         build_modal_graph(features, mask, behavior, GraphSpec(mode="behavior_weighted", beta=-1.0, search="approximate"))
+
+
+@pytest.mark.parametrize("modality", ["image", "text"])
+def test_kmeans_matches_faiss_and_is_deterministic(modal, modality):
+    faiss = pytest.importorskip("faiss")
+    features, mask = modal[modality]
+    x = torch.nn.functional.normalize(torch.from_numpy(features[mask]).float(), dim=1)
+    centroids = spherical_kmeans(x, 40, seed=3)
+    assert centroids.shape == (40, x.shape[1])
+    torch.testing.assert_close(centroids.norm(dim=1), torch.ones(40))
+    assert torch.equal(centroids, spherical_kmeans(x, 40, seed=3))  # seeded: the graph cache stays valid
+    assert torch.bincount(nearest_centroids(x, centroids, 1)[:, 0], minlength=40).min() > 0  # none empty
+    reference = faiss.Kmeans(x.shape[1], 40, niter=10, seed=3, spherical=True, max_points_per_centroid=128)
+    reference.train(np.ascontiguousarray(x.numpy()))
+
+    def mean_similarity(c):  # the spherical k-means objective: mean cosine to the nearest centroid
+        return float((x @ torch.as_tensor(c).t()).max(dim=1).values.mean())
+
+    assert mean_similarity(centroids) >= mean_similarity(reference.centroids) - 0.005

@@ -1,11 +1,12 @@
 """Approximate top-k neighbours for large catalogues: clustered search, all in GEMMs.
 
 Exact top-k costs ``2·N²·d`` FLOPs (``knn.topk_neighbours``). Here the normalised items are
-clustered by spherical k-means (faiss's ``Kmeans``), and each item probes the ``n_probe``
+clustered by spherical k-means (``graphs/kmeans.py``), and each item probes the ``n_probe``
 clusters whose centroids are nearest to it, as in an IVF index. Rather than scanning those
 clusters query by query, the search runs cluster by cluster: every item that probes a
-cluster is compared with all of its members in one GEMM, and each item's running top-k is
-merged with what that cluster gave it. The work stays in large matrix products and falls to
+cluster is compared with all of its members in one GEMM, and the top-k of each (item, probed
+cluster) pair fills its own slot; one ``topk`` over each item's slots ends the search (memory
+``O(N · n_probe · k)``, no running merge). The work stays in large matrix products and falls to
 about ``2·N²·d · n_probe / n_clusters`` (for balanced clusters), plus the k-means.
 
 A neighbour in a cluster that was not probed is missed: this is the approximation, and its
@@ -30,6 +31,7 @@ import torch
 
 from recbole_mdsrec.errors import ConfigError
 from recbole_mdsrec.graphs._options import integer_option
+from recbole_mdsrec.graphs.kmeans import nearest_centroids, spherical_kmeans
 from recbole_mdsrec.graphs.knn import (
     BLOCK_MEMORY_BYTES,
     Bonus,
@@ -37,12 +39,6 @@ from recbole_mdsrec.graphs.knn import (
     pair_cosine,
     search_inputs,
 )
-
-#: k-means iterations: enough for clusters that route queries well; more moved recall little.
-KMEANS_ITERATIONS = 10
-#: Points per centroid that k-means trains on (faiss samples at most this many per cluster).
-KMEANS_POINTS_PER_CENTROID = 128
-
 
 def auto_clusters(n_items: int) -> int:
     """About ``sqrt(N)`` clusters: the k-means cost (``N·C·d``) and the per-cluster GEMMs
@@ -80,41 +76,39 @@ def clustered_topk_neighbours(
     n_probe = min(n_probe, n_clusters)
 
     cands = _normalised_candidates(feats, cand_ids, n_cand)
-    centroids = _spherical_kmeans(cands, n_clusters, seed)
-    probes = _nearest_clusters(cands, centroids, n_probe)  # [n_cand, n_probe]
+    probes = nearest_centroids(cands, spherical_kmeans(cands, n_clusters, seed), n_probe)  # [n_cand, n_probe]
     # Items sorted by their nearest cluster: every cluster's members are a contiguous block.
     order = torch.argsort(probes[:, 0], stable=True)
     cands, cand_ids, probes = cands[order], cand_ids[order], probes[order]
     bounds = torch.zeros(n_clusters + 1, dtype=torch.long)
     torch.cumsum(torch.bincount(probes[:, 0], minlength=n_clusters), 0, out=bounds[1:])
-    # (query, probed cluster) pairs grouped by cluster: who searches each cluster.
-    pair_clusters, pair_order = torch.sort(probes.flatten(), stable=True)
-    pair_queries = pair_order // n_probe
+    # Slots (query · n_probe + j, one per probed cluster) grouped by cluster: who searches each.
+    pair_clusters, pair_slots = torch.sort(probes.flatten(), stable=True)
     pair_bounds = torch.zeros(n_clusters + 1, dtype=torch.long)
     torch.cumsum(torch.bincount(pair_clusters, minlength=n_clusters), 0, out=pair_bounds[1:])
 
-    # Running top-k of every query (positions in the sorted candidates), merged cluster by cluster.
-    best_vals = torch.full((n_cand, k_eff), float("-inf"))
-    best_pos = torch.full((n_cand, k_eff), -1, dtype=torch.long)
+    # Each slot's top-k: scores, and positions in the sorted candidates.
+    slot_vals = torch.full((n_cand * n_probe, k_eff), float("-inf"))
+    slot_pos = torch.full((n_cand * n_probe, k_eff), -1, dtype=torch.int32)
     for c in range(n_clusters):
         first, last = int(bounds[c]), int(bounds[c + 1])
-        queries_all = pair_queries[pair_bounds[c]:pair_bounds[c + 1]]
-        if first == last or queries_all.numel() == 0:
+        slots_all = pair_slots[pair_bounds[c]:pair_bounds[c + 1]]
+        if first == last or slots_all.numel() == 0:
             continue
         members = cands[first:last]
         kk = min(k_eff, last - first)
         rows_per_step = max(1, BLOCK_MEMORY_BYTES // (4 * (last - first + cands.shape[1])))
-        for start in range(0, queries_all.numel(), rows_per_step):
-            queries = queries_all[start:start + rows_per_step]
+        for start in range(0, slots_all.numel(), rows_per_step):
+            slots = slots_all[start:start + rows_per_step]
+            queries = slots // n_probe
             sims = cands[queries] @ members.t()
             own = (queries >= first) & (queries < last)  # a query never finds itself
             sims[own.nonzero().squeeze(1), queries[own] - first] = float("-inf")
             top_vals, top_cols = torch.topk(sims, kk, dim=1)
-            merged_vals = torch.cat([best_vals[queries], top_vals], dim=1)
-            merged_pos = torch.cat([best_pos[queries], top_cols + first], dim=1)
-            keep_vals, keep = torch.topk(merged_vals, k_eff, dim=1)
-            best_vals[queries] = keep_vals
-            best_pos[queries] = merged_pos.gather(1, keep)
+            slot_vals[slots, :kk] = top_vals
+            slot_pos[slots, :kk] = (top_cols + first).to(torch.int32)
+    best_vals, keep = torch.topk(slot_vals.view(n_cand, n_probe * k_eff), k_eff, dim=1)
+    best_pos = slot_pos.view(n_cand, n_probe * k_eff).gather(1, keep).long()
 
     found = best_pos >= 0
     values[cand_ids] = torch.where(found, best_vals, float("-inf"))
@@ -123,28 +117,6 @@ def clustered_topk_neighbours(
     if bonus is not None:
         indices, values = _merge_bonus(feats, valid, indices, values, bonus(0, n_rows), k_eff)
     return indices, values
-
-
-def _spherical_kmeans(points: torch.Tensor, n_clusters: int, seed: int) -> torch.Tensor:
-    """Unit centroids ``[C, d]`` of the unit ``points``."""
-    import faiss  # noqa: PLC0415 - only the approximate path needs it
-
-    if n_clusters == 1:
-        return torch.nn.functional.normalize(points.mean(0, keepdim=True), dim=1)
-    data = np.ascontiguousarray(points.numpy())
-    kmeans = faiss.Kmeans(data.shape[1], n_clusters, niter=KMEANS_ITERATIONS, seed=seed, spherical=True,
-                          max_points_per_centroid=KMEANS_POINTS_PER_CENTROID, verbose=False)
-    kmeans.train(data)
-    return torch.from_numpy(kmeans.centroids.copy())
-
-
-def _nearest_clusters(points: torch.Tensor, centroids: torch.Tensor, n_probe: int) -> torch.Tensor:
-    """``[N, n_probe]``: each point's nearest clusters by inner product, nearest first."""
-    out = torch.empty(points.shape[0], n_probe, dtype=torch.long)
-    step = max(1, BLOCK_MEMORY_BYTES // (4 * centroids.shape[0]))
-    for start in range(0, points.shape[0], step):
-        out[start:start + step] = torch.topk(points[start:start + step] @ centroids.t(), n_probe, dim=1).indices
-    return out
 
 
 def _merge_bonus(feats, valid, indices, values, extra: torch.Tensor, k: int):

@@ -1,0 +1,53 @@
+"""Spherical k-means in torch GEMMs: unit centroids of unit vectors, seeded and deterministic.
+
+Lloyd's iterations on a sample of at most ``points_per_centroid`` points per centroid, as
+faiss's ``Kmeans`` trains; each assignment is one blocked ``[sample, C]`` product. It is
+faster here than ``faiss.Kmeans(spherical=True)`` at equal quality (``benchmarks/README.md``,
+the approximate graph build), so the graphs and the interest centres cluster with it.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+#: Iterations: enough for clusters that route queries well; more moved recall little.
+ITERATIONS = 10
+#: Points per centroid that the iterations run on (the rest are only assigned at the end).
+POINTS_PER_CENTROID = 128
+#: Memory of one block of the ``[points, C]`` similarity matrix.
+BLOCK_MEMORY_BYTES = 512 * 2**20
+
+
+def spherical_kmeans(points: torch.Tensor, n_clusters: int, seed: int = 0, iterations: int = ITERATIONS,
+                     points_per_centroid: int = POINTS_PER_CENTROID) -> torch.Tensor:
+    """Unit centroids ``[C, d]`` of the unit rows of ``points`` ``[N, d]``.
+
+    Centroids start at distinct random sample points; a cluster left empty by an iteration
+    restarts at a random sample point, so all ``C`` centroids stay in use.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    n_clusters = min(n_clusters, points.shape[0])
+    if n_clusters == 1:
+        return F.normalize(points.mean(0, keepdim=True), dim=1)
+    sample = points
+    if points.shape[0] > n_clusters * points_per_centroid:
+        sample = points[torch.randperm(points.shape[0], generator=generator)[: n_clusters * points_per_centroid]]
+    centroids = sample[torch.randperm(sample.shape[0], generator=generator)[:n_clusters]].clone()
+    for _ in range(iterations):
+        assign = nearest_centroids(sample, centroids, 1)[:, 0]
+        sums = torch.zeros_like(centroids).index_add_(0, assign, sample)
+        empty = torch.bincount(assign, minlength=n_clusters) == 0
+        if empty.any():
+            sums[empty] = sample[torch.randint(sample.shape[0], (int(empty.sum()),), generator=generator)]
+        centroids = F.normalize(sums, dim=1)
+    return centroids
+
+
+def nearest_centroids(points: torch.Tensor, centroids: torch.Tensor, n_nearest: int) -> torch.Tensor:
+    """``[N, n_nearest]``: each point's nearest centroids by inner product, nearest first."""
+    out = torch.empty(points.shape[0], n_nearest, dtype=torch.long)
+    step = max(1, BLOCK_MEMORY_BYTES // (4 * centroids.shape[0]))
+    for start in range(0, points.shape[0], step):
+        out[start:start + step] = torch.topk(points[start:start + step] @ centroids.t(), n_nearest, dim=1).indices
+    return out
