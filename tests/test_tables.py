@@ -76,7 +76,7 @@ def test_table_marks_compares_and_says_where_mdsrec_loses(three_models):
     lines = table.splitlines()
     assert "Command: `python run.py --model=A,B --seeds=3`" in lines
     assert "`epochs=30`" in table and "ddof=1" in table
-    main, against = markdown_tables(table)[:2]
+    main = markdown_tables(table)[0]
     assert main == [
         ["Model", "Recall@10", "NDCG@10", "Seeds"],
         ["SASRec", "**0.5500 ± 0.0200**", "<u>0.3000 ± 0.0265</u>", "3/3"],
@@ -86,12 +86,16 @@ def test_table_marks_compares_and_says_where_mdsrec_loses(three_models):
         # (0.52 - 0.55) / 0.55 and (0.32 - 0.30) / 0.30, each over that metric's best baseline
         ["Improvement of MDSRec over the best baseline", "-5.45% (vs SASRec)", "+6.67% (vs SASRec)", ""],
     ]
+    # no per-user metrics here: the seed-level t-test only, and no verdict drawn from it.
     # against SASRec, Recall@10 differs by -0.03 at every seed: no t-test; NDCG@10 as in test_stats_by_hand.
     # against GRU4Rec: differences 0.10, 0.11, 0.12 -> t = 11 sqrt 3 -> p = 1 - sqrt(363/365) = 0.0027
-    assert against[1:] == [["SASRec", "-5.45%, p n/a (equal differences)", "+6.67%, p=0.0742"],
-                           ["GRU4Rec", "+26.83%, p=0.0027", "+52.38%, p=0.0027"]]
-    assert "MDSRec has the best mean on NDCG@10." in lines
-    assert "MDSRec does NOT win Recall@10: SASRec is better (0.5500 against 0.5200)." in lines
+    recall, ndcg = markdown_tables(table)[1:3]
+    assert recall[1:] == [["SASRec", "-5.45%", "n/a", "n/a", "n/a", "p n/a (equal differences)", "not tested"],
+                          ["GRU4Rec", "+26.83%", "n/a", "n/a", "n/a", "p=0.0027", "not tested"]]
+    assert ndcg[1:] == [["SASRec", "+6.67%", "n/a", "n/a", "n/a", "p=0.0742", "not tested"],
+                        ["GRU4Rec", "+52.38%", "n/a", "n/a", "n/a", "p=0.0027", "not tested"]]
+    assert any(line.startswith("**No per-user test:** MDSRec's runs were recorded without per-user metrics") for line in lines)
+    assert any(line.startswith("Not tested per user") for line in lines)
     assert "- UniSRec, seed 1 (defaults): RuntimeError: boom" in lines
 
 
@@ -328,8 +332,20 @@ def test_two_models_end_to_end_on_the_real_slice(mm_config, tmp_path):
         assert row["epochs"] == 1 and row["n_parameters"] > 0 and 0 <= row["test_ndcg@10"] <= 1
         config = yaml.safe_load((grid.out_dir / "configs" / f"{o.label}-{row['config_hash']}.yaml").read_text())
         assert config["seed"] == 1 and config["MAX_ITEM_LIST_LENGTH"] == 10 and config["model"] == o.label
+        # every user's metrics are kept, keyed by the dataset's user tokens, and average to the run's
+        stored = RunStore(grid.out_dir).per_user(row)
+        assert (grid.out_dir / "per_user" / f"{o.label}-{row['config_hash']}.npz").is_file()
+        assert row["epoch_cap"] == 1
+        for split in ("valid", "test"):
+            users = stored[split]["user"]
+            assert len(users) == len(set(users)) > 0 and all(u.isdigit() for u in users)  # MovieLens user ids
+            for metric in ("recall@10", "ndcg@10", "mrr@20"):
+                assert stored[split][metric].shape == users.shape
+                assert abs(float(stored[split][metric].mean()) - row[f"{split}_{metric}"]) <= 5e-5  # RecBole rounds to 4 places
     table = write_report(outcomes, ReportInfo("e2e", "cmd", [1], 1, reference="SASRec"), grid.out_dir).read_text()
     assert [row[0] for row in markdown_tables(table)[0][1:3]] == ["GRU4Rec", "SASRec"] and "p n/a (1 paired seeds)" in table
+    # with one epoch both runs reached the cap: the per-user test is shown, no win is counted
+    assert "GRU4Rec (not converged)" in table and "SASRec itself reached the epoch cap" in table
     assert (grid.out_dir / "chart.png").is_file()
     assert json.loads(outcomes[1].rows[0]["params"]) == {}
 

@@ -138,7 +138,7 @@ class Grid:
             if finished is not None:
                 LOG.info("%s: finished in %s (config %s), reused", where, other.folder, run.hash)
                 row = {**finished, "variant": run.entry.variant or "", "params": json.dumps(run.params)}
-                self.store.record(row, run.config)
+                self.store.record(row, run.config, per_user=other.per_user(finished))
                 return row
         return None
 
@@ -161,7 +161,7 @@ class Grid:
             LOG.warning("%s, seed %d failed: %s\n%s", run.entry.label, run.seed, finished.error, finished.traceback or "")
             row.update(status="failed", error=finished.error)
         row["finished_at"] = datetime.now().isoformat(timespec="seconds")
-        self.store.record(row, run.config)
+        self.store.record(row, run.config, per_user=None if finished.error else finished.result.per_user)
         return row
 
 
@@ -171,6 +171,7 @@ def _result_columns(result) -> dict:
         **{f"test_{k}": float(v) for k, v in result.test_result.items()},
         **{f"valid_{k}": float(v) for k, v in result.best_valid_result.items()},
         "epochs": result.epochs,
+        "epoch_cap": result.config["epochs"] if result.config is not None else None,
         "train_seconds": result.train_seconds,
         "epoch_seconds": sum(epochs) / len(epochs) if epochs else None,
         "eval_seconds": result.eval_seconds,

@@ -10,7 +10,7 @@ from pathlib import Path
 from recbole_mdsrec.files import atomic_write, write_text_atomically
 from recbole_mdsrec.metrics import display_metric, metric_sort_key
 from recbole_mdsrec.schema import NON_RESULT_KEYS
-from recbole_mdsrec.tables import stats, tuning
+from recbole_mdsrec.tables import significance, stats, tuning
 from recbole_mdsrec.text_tables import render_table
 
 # Options every table states, whatever the grid file sets: together they are the protocol.
@@ -76,7 +76,31 @@ def _settings(info: ReportInfo, outcomes) -> str:
     return ", ".join(f"`{k}={config[k]}`" for k in keys if k in config and k not in NON_RESULT_KEYS)
 
 
-def build_table(outcomes, info: ReportInfo) -> str:
+def converged(outcome) -> bool:
+    """False when a run of the entry trained up to its epoch cap instead of stopping early."""
+    cap = (outcome.config or {}).get("epochs")
+    for row in outcome.ok_rows:
+        row_cap = row.get("epoch_cap") or cap
+        if row.get("epochs") is not None and row_cap is not None and row["epochs"] >= row_cap:
+            return False
+    return True
+
+
+def per_user_runs(outcome, per_user, split: str = "test") -> dict[int, dict] | None:
+    """seed -> the run's per-user arrays, when every successful run of the entry has them."""
+    if per_user is None or not outcome.ok_rows:
+        return None
+    runs = {}
+    for row in outcome.ok_rows:
+        stored = per_user(row)
+        if stored is None or split not in stored:
+            return None
+        runs[row["seed"]] = stored[split]
+    return runs
+
+
+def build_table(outcomes, info: ReportInfo, per_user=None) -> str:
+    """The table's markdown; ``per_user(row)`` gives a run's stored per-user metrics (or None)."""
     metrics = metric_names(outcomes)
     summaries = {o.label: summarize(o, metrics) for o in outcomes if o.ok_rows}
     marks = {m: stats.rank_marks({label: s.means[m] for label, s in summaries.items()}) for m in metrics}
@@ -98,7 +122,7 @@ def build_table(outcomes, info: ReportInfo) -> str:
         rows.append([f"Improvement of {info.reference} over the best {info.others}",
                      *(f"{_percent(stats.relative_improvement(ref.means[m], others[best_other[m]].means[m]))} "
                        f"(vs {best_other[m]})" for m in metrics), ""])
-        comparison = _comparison(info, metrics, ref, others, marks, best_other)
+        comparison = _comparison(info, metrics, ref, others, outcomes, per_user)
     lines = [
         f"# {info.title}", "",
         f"Command: `{info.command}`", "",
@@ -128,34 +152,83 @@ def build_table(outcomes, info: ReportInfo) -> str:
     return "\n".join(lines)
 
 
-def _comparison(info: ReportInfo, metrics, ref: Summary, others: dict[str, Summary], marks, best_other) -> list[str]:
+def _comparison(info: ReportInfo, metrics, ref: Summary, others: dict[str, Summary], outcomes, per_user) -> list[str]:
+    """Per metric: each other entry against the reference, per user (Holm-corrected across the
+    entries), with the seed-level t-test as a secondary column; then the verdict."""
     name = info.reference
-    rows = []
-    for label, other in others.items():
-        cells = []
-        for m in metrics:
-            p, pairs = stats.paired_ttest(ref.per_seed[m], other.per_seed[m])
-            cells.append(f"{_percent(stats.relative_improvement(ref.means[m], other.means[m]))}, {_p(p, pairs)}")
-        rows.append([label, *cells])
+    by_label = {o.label: o for o in outcomes}
+    ref_runs = per_user_runs(by_label[name], per_user)
+    other_runs = {label: per_user_runs(by_label[label], per_user) for label in others}
+    unconverged = {label for label in [name, *others] if not converged(by_label[label])}
     lines = ["", f"## {name} against each {info.others}", "",
-             f"Relative difference of {name}'s mean, and the two-sided p-value of a paired t-test over seeds "
-             "(`scipy.stats.ttest_rel` on the per-seed test values, paired by seed).", "",
-             render_table([info.others.capitalize(), *map(display_metric, metrics)], rows)]
-    wins = [m for m in metrics if marks[m][name] == "best" and list(marks[m].values()).count("best") == 1]
-    ties = [m for m in metrics if marks[m][name] == "best" and m not in wins]
-    losses = [m for m in metrics if marks[m][name] != "best"]
+             f"Per user: each test user's value averaged over an entry's seeds, {name} minus the {info.others}; "
+             "the mean difference with its 95% bootstrap interval over users, and the two-sided p-value of a "
+             "paired t-test over users (`scipy.stats.ttest_rel`). Seed-aware: a paired permutation test over "
+             "(seed, user) pairs, seeds as strata. Both p-values are Holm-corrected across the "
+             f"{len(others)} {info.others}s of the metric (`recbole_mdsrec/tables/significance.py`). Seed-level "
+             "(secondary, uncorrected, n = seeds): the paired t-test over the per-seed test values. "
+             "The verdict uses only the corrected per-user p-value (< 0.05)."]
+    if ref_runs is None:
+        lines += ["", f"**No per-user test:** {name}'s runs were recorded without per-user metrics (runs before "
+                      "they were kept); rerun them for the per-user columns. Only the seed-level test is shown."]
+    missing = [label for label, runs in other_runs.items() if runs is None]
+    if ref_runs is not None and missing:
+        lines += ["", f"No per-user metrics stored for {', '.join(missing)}: those rows have the seed-level test only."]
+    verdicts: dict[str, dict[str, list[str]]] = {}
+    for m in metrics:
+        results = {label: significance.compare(ref_runs, runs, m) if ref_runs is not None and runs is not None else None
+                   for label, runs in other_runs.items()}
+        p_user = significance.holm({label: r.p_user if r else None for label, r in results.items()})
+        p_perm = significance.holm({label: r.p_permutation if r else None for label, r in results.items()})
+        rows, verdicts[m] = [], {"better": [], "worse": [], "no difference": [], "not counted": []}
+        for label, other in others.items():
+            result = results[label]
+            p_seed, pairs = stats.paired_ttest(ref.per_seed[m], other.per_seed[m])
+            said = significance.verdict(result, p_user[label]) if result else "not tested"
+            if said == "better" and label in unconverged:
+                verdicts[m]["not counted"].append(label)
+            elif said in verdicts[m]:
+                verdicts[m][said].append(label)
+            shown = label + (" (not converged)" if label in unconverged else "")
+            if result is None:
+                rows.append([shown, _percent(stats.relative_improvement(ref.means[m], other.means[m])), "n/a", "n/a",
+                             "n/a", _p(p_seed, pairs), said])
+                continue
+            rows.append([shown, _percent(stats.relative_improvement(ref.means[m], other.means[m])),
+                         f"{result.mean_difference:+.4f} [{result.ci[0]:+.4f}, {result.ci[1]:+.4f}]",
+                         _p_plain(p_user[label]), _p_plain(p_perm[label]), _p(p_seed, pairs), said])
+        users = next((r.users for r in results.values() if r), None)
+        lines += ["", f"### {display_metric(m)}" + (f" ({users} users)" if users else ""), "",
+                  render_table([info.others.capitalize(), "Relative difference", "Mean difference [95% CI]",
+                                "Per-user p (Holm)", "Seed-aware p (Holm)", "Seed-level p (secondary)", "Verdict"], rows)]
     lines += ["", "## Verdict", ""]
-    if not losses and not ties:
-        lines.append(f"{name} has the best mean on every metric.")
+    if ref_runs is None:
+        lines.append(f"Not tested per user ({name}'s runs have no per-user metrics); no verdict is drawn from the "
+                     "seed-level test alone.")
     else:
-        if wins:
-            lines.append(f"{name} has the best mean on {', '.join(map(display_metric, wins))}.")
-        for m in ties:
-            lines.append(f"{name} ties for the best mean on {display_metric(m)}.")
-        for m in losses:
-            lines.append(f"{name} does NOT win {display_metric(m)}: {best_other[m]} is better "
-                         f"({others[best_other[m]].means[m]:.{stats.DECIMALS}f} against {ref.means[m]:.{stats.DECIMALS}f}).")
+        for m in metrics:
+            v = verdicts[m]
+            parts = []
+            if v["better"]:
+                parts.append(f"better than {', '.join(v['better'])}")
+            if v["worse"]:
+                parts.append(f"worse than {', '.join(v['worse'])}")
+            if v["no difference"]:
+                parts.append(f"no significant difference from {', '.join(v['no difference'])}")
+            if v["not counted"]:
+                parts.append(f"ahead of {', '.join(v['not counted'])}, not counted: they had not converged")
+            head = (f"{name} is significantly better than every {info.others}" if len(v["better"]) == len(others)
+                    else f"{name} is NOT significantly better than every {info.others}")
+            lines.append(f"- {display_metric(m)}: {head}: " + "; ".join(parts) + ".")
+    if name in unconverged:
+        lines += ["", f"{name} itself reached the epoch cap in a run: its own numbers are before convergence."]
     return lines
+
+
+def _p_plain(p: float | None) -> str:
+    if p is None:
+        return "n/a"
+    return "p<0.0001" if p < 1e-4 else f"p={p:.4f}"
 
 
 def _params(row: dict) -> dict:
@@ -236,9 +309,11 @@ def draw_chart(outcomes, path: Path, title: str) -> None:
 
 
 def write_report(outcomes, info: ReportInfo, folder: Path) -> Path:
+    from recbole_mdsrec.tables.store import RunStore
+
     folder = Path(folder)
     table = folder / "table.md"
-    write_text_atomically(table, build_table(outcomes, info))
+    write_text_atomically(table, build_table(outcomes, info, per_user=RunStore(folder).per_user))
     if any(o.ok_rows for o in outcomes):
         draw_chart(outcomes, folder / "chart.png", info.title)
     return table

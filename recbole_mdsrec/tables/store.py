@@ -1,5 +1,7 @@
-"""The results folder of a grid: ``runs.csv`` (one row per run) and ``configs/`` (the
-resolved config of each run; ``schema.py`` says which options make a run's identity). Every write replaces the whole file through a temporary
+"""The results folder of a grid: ``runs.csv`` (one row per run), ``configs/`` (the
+resolved config of each run; ``schema.py`` says which options make a run's identity) and
+``per_user/`` (each run's validation and test metrics per user, keyed by user token, as a
+compressed ``.npz``: what the per-user significance tests read, without retraining). Every write replaces the whole file through a temporary
 file (``recbole_mdsrec/files.py``), so an interrupt leaves either the old or the new file, never a
 torn one, and each run is on disk as soon as it ends. Two grids may share a folder (two
 commands on one dataset at once): each write re-reads ``runs.csv`` under a lock and adds
@@ -12,16 +14,17 @@ import io
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from recbole_mdsrec import __version__
-from recbole_mdsrec.files import exclusive_lock, write_text_atomically
+from recbole_mdsrec.files import atomic_write, exclusive_lock, write_text_atomically
 from recbole_mdsrec.metrics import metric_sort_key
 
 HEAD_COLUMNS = ["model", "variant", "seed", "params", "status", "error"]
-TAIL_COLUMNS = ["epochs", "train_seconds", "epoch_seconds", "eval_seconds", "n_parameters",
+TAIL_COLUMNS = ["epochs", "epoch_cap", "train_seconds", "epoch_seconds", "eval_seconds", "n_parameters",
                 "config_hash", "code_version", "checkpoint", "finished_at"]
-INT_COLUMNS = {"seed", "epochs", "n_parameters"}
+INT_COLUMNS = {"seed", "epochs", "epoch_cap", "n_parameters"}
 FLOAT_COLUMNS = {"train_seconds", "epoch_seconds", "eval_seconds"}
 METRIC_PREFIXES = ("test_", "valid_")
 
@@ -92,8 +95,29 @@ class RunStore:
     def config_path(self, model: str, variant: str | None, hash_: str) -> Path:
         return self.folder / "configs" / f"{label_of(model, variant)}-{hash_}.yaml"
 
-    def record(self, row: dict, config: dict) -> None:
-        """Write the run's config, then its row; both are complete on disk when this returns."""
+    def per_user_path(self, model: str, variant: str | None, hash_: str) -> Path:
+        return self.folder / "per_user" / f"{label_of(model, variant)}-{hash_}.npz"
+
+    def per_user(self, row: dict) -> dict[str, dict[str, np.ndarray]] | None:
+        """``{"valid": {"user": tokens, "ndcg@10": values, ...}, "test": {...}}`` of a recorded
+        run, or None for a run recorded without them."""
+        path = self.per_user_path(row["model"], row["variant"], row["config_hash"])
+        if not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as arrays:
+            out: dict[str, dict[str, np.ndarray]] = {}
+            for key in arrays.files:
+                split, _, name = key.partition("_")
+                out.setdefault(split, {})[name] = arrays[key]
+        return out
+
+    def record(self, row: dict, config: dict, per_user: dict | None = None) -> None:
+        """Write the run's per-user metrics and config, then its row; all are complete on disk
+        when this returns, and a row is never on disk without the files it names."""
+        if per_user:
+            arrays = {f"{split}_{name}": values for split, columns in per_user.items() for name, values in columns.items()}
+            with atomic_write(self.per_user_path(row["model"], row["variant"], row["config_hash"])) as handle:
+                np.savez_compressed(handle, **arrays)
         write_text_atomically(self.config_path(row["model"], row["variant"], row["config_hash"]),
                               yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
         with exclusive_lock(self.folder / ".runs.csv.lock"):

@@ -59,6 +59,9 @@ class RunResult:
     n_parameters: int = 0
     checkpoint: str | None = None
     config: Config | None = None
+    # "valid" / "test" -> {"user": tokens, "ndcg@10": values, ...} of the tested model, where
+    # the evaluation was full-sort in one process (training/per_user.py); else None.
+    per_user: dict | None = None
 
 
 def build_data(config: Config):
@@ -145,6 +148,12 @@ def run_request(request: RunRequest) -> RunResult:
     start = time.perf_counter()
     test_result = trainer.evaluate(test_data, load_best_model=request.saved, show_progress=config["show_progress"])
     eval_seconds = time.perf_counter() - start
+    per_user = None
+    if trainer.last_per_user is not None:
+        test_per_user = trainer.last_per_user
+        trainer.evaluate(valid_data, load_best_model=False)  # the tested weights, on validation
+        if trainer.last_per_user is not None:
+            per_user = {"valid": trainer.last_per_user, "test": test_per_user}
 
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
@@ -162,4 +171,5 @@ def run_request(request: RunRequest) -> RunResult:
         n_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
         checkpoint=trainer.saved_model_file if request.saved else None,
         config=config,
+        per_user=per_user,
     )

@@ -11,6 +11,8 @@ would get (``Trainer``, ``KGTrainer``, ...). What the subclass changes, and why:
   times slower) and records its duration in ``epoch_seconds``;
 - training losses and evaluation scores are computed in the option ``precision``
   (``training/precision.py``; RecBole's own ``enable_amp`` autocasts to float16 on GPUs only);
+- each full-sort evaluation keeps every user's top-k metrics, keyed by user token, in
+  ``last_per_user`` (``training/per_user.py``), for per-user significance tests;
 - in distributed mode the model is wrapped as RecBole does, except that ``device_ids`` is
   given only for a model on a GPU (torch refuses it for a CPU model, so gloo could not run)
   and the frozen inputs (features, masks, sparse graphs: non-persistent buffers, built alike
@@ -30,6 +32,7 @@ from recbole.utils import set_color
 from torch.nn.parallel import DistributedDataParallel
 
 from recbole_mdsrec.training.checkpoints import atomic_torch_save, best_model_state, load_checkpoint, load_model_state
+from recbole_mdsrec.training.per_user import PerUserEvaluator, with_user_tokens
 from recbole_mdsrec.training.precision import Precision
 
 
@@ -67,6 +70,9 @@ class PluginTrainer:
             self.logger.warning(self.precision.fallback_message)
         self.enable_amp = False  # RecBole's own autocast: the precision above replaces it
         self.enable_scaler = self.precision.scaler
+        self.evaluator = PerUserEvaluator(config)
+        self.last_per_user: dict | None = None  # of the last full-sort evaluation, one process only
+        self._eval_users: list[torch.Tensor] | None = None
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         start = time.perf_counter()
@@ -88,9 +94,12 @@ class PluginTrainer:
     def _full_sort_batch_eval(self, batched_data):
         with self.precision.autocast():
             interaction, scores, positive_u, positive_i = super()._full_sort_batch_eval(batched_data)
+        if self._eval_users is not None:  # one row of scores per row of the batch
+            self._eval_users.append(interaction[self.config["USER_ID_FIELD"]].cpu())
         return interaction, scores.float(), positive_u, positive_i
 
     def _neg_sample_batch_eval(self, batched_data):
+        self._eval_users = None  # rows are regrouped by user there: no per-user values
         with self.precision.autocast():
             interaction, scores, positive_u, positive_i = super()._neg_sample_batch_eval(batched_data)
         return interaction, scores.float(), positive_u, positive_i
@@ -123,7 +132,15 @@ class PluginTrainer:
             checkpoint_file = model_file or self.saved_model_file
             load_model_state(self.model, load_checkpoint(checkpoint_file, map_location=self.device))
             self.logger.info(f"Loading model structure and parameters from {checkpoint_file}")
-        return super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
+        self._eval_users = [] if self.config["single_spec"] else None  # ranks would each see a part
+        result = super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
+        self.last_per_user = None
+        if self._eval_users and self.evaluator.per_user:
+            uid_field = self.config["USER_ID_FIELD"]
+            tokens = eval_data._dataset.id2token(uid_field, torch.cat(self._eval_users).numpy())
+            self.last_per_user = with_user_tokens(self.evaluator.per_user, tokens)
+        self._eval_users = None
+        return result
 
 
 @functools.cache

@@ -1,0 +1,102 @@
+"""Per-user significance: Holm's correction, the paired tests and the interval against numbers
+computed by hand, user alignment by token, and the verdict the table draws from them."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from helpers import markdown_tables
+from recbole_mdsrec.tables import significance
+from recbole_mdsrec.tables.plan import Entry, Outcome
+from recbole_mdsrec.tables.report import ReportInfo, build_table
+
+
+def test_holm_by_hand():
+    # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 = 0.02, 0.03, 0.06, 0.04 -> running max 0.06
+    adjusted = significance.holm({"a": 0.01, "b": 0.04, "c": 0.03, "d": 0.005, "untested": None})
+    assert adjusted == pytest.approx({"a": 0.03, "b": 0.06, "c": 0.06, "d": 0.02, "untested": None})
+    assert significance.holm({"a": 0.6, "b": 0.7}) == {"a": 1.0, "b": 1.0}  # capped at 1
+
+
+def test_paired_tests_by_hand():
+    reference, other = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.0, 2.0, 1.0, 1.0])
+    # differences 1, 0, 2, 3: mean 1.5, sd sqrt(5/3), t = 1.5 / (sd / 2) on 3 degrees of freedom
+    t = 1.5 / (math.sqrt(5 / 3) / 2)
+    assert significance.paired_t(reference, other) == pytest.approx(2 * stats.t.sf(t, 3))
+    # all 16 sign flips of (1, 0, 2, 3): |sum| >= 6 only when 1, 2, 3 share a sign: 4 of 16
+    assert significance.seed_permutation_p(reference[None], other[None]) == 0.25
+    assert significance.paired_t(reference, reference + 1) is None  # equal differences: undefined
+    assert significance.seed_permutation_p(reference[None], reference[None]) is None
+
+
+def test_random_flips_agree_with_scipys_permutation_test():
+    rng = np.random.default_rng(3)
+    x, y = rng.random(40), rng.random(40) + 0.1
+    ours = significance.seed_permutation_p(x[None], y[None])
+    theirs = stats.permutation_test((x, y), lambda a, b, axis: (a - b).mean(axis=axis), permutation_type="samples",
+                                    vectorized=True, n_resamples=99999, random_state=0).pvalue
+    assert abs(ours - theirs) < 0.005  # Monte Carlo error of 9,999 flips at p ~ 0.016
+
+
+def test_bootstrap_interval_covers_the_mean_and_is_seeded():
+    difference = np.random.default_rng(0).normal(0.01, 0.1, 2000)
+    low, high = significance.bootstrap_ci(difference)
+    # about mean +- 1.96 * sd / sqrt(n) for a mean over 2,000 users
+    half = 1.96 * difference.std(ddof=1) / math.sqrt(difference.size)
+    assert low < difference.mean() < high and (high - low) / 2 == pytest.approx(half, rel=0.1)
+    assert significance.bootstrap_ci(difference) == (low, high)
+    assert significance.bootstrap_ci(np.full(5, 0.2)) == (pytest.approx(0.2), pytest.approx(0.2))
+
+
+def per_user_runs(values_by_seed, users):
+    return {seed: {"user": np.array(users), "ndcg@10": np.array(v, dtype=np.float32)} for seed, v in values_by_seed.items()}
+
+
+def test_users_are_matched_by_token_not_by_position():
+    users = [f"u{i}" for i in range(50)]
+    rng = np.random.default_rng(1)
+    ref = per_user_runs({s: rng.random(50) for s in (1, 2, 3)}, users)
+    other = per_user_runs({s: rng.random(50) for s in (1, 2, 3)}, users)
+    shuffled = {}
+    for seed, run in other.items():
+        order = rng.permutation(50)
+        shuffled[seed] = {"user": run["user"][order], "ndcg@10": run["ndcg@10"][order]}
+    assert significance.compare(ref, other, "ndcg@10") == significance.compare(ref, shuffled, "ndcg@10")
+    # per-user means over the seeds, then the paired t-test over users
+    x = np.mean([ref[s]["ndcg@10"] for s in (1, 2, 3)], axis=0, dtype=np.float64)
+    y = np.mean([other[s]["ndcg@10"] for s in (1, 2, 3)], axis=0, dtype=np.float64)
+    result = significance.compare(ref, other, "ndcg@10")
+    assert result.users == 50 and result.seeds == 3
+    assert result.mean_difference == pytest.approx(float((x - y).mean()))
+    assert result.p_user == pytest.approx(float(stats.ttest_rel(x, y).pvalue))
+
+
+def test_the_verdict_uses_corrected_per_user_p_and_ignores_unconverged_entries():
+    users = [f"u{i}" for i in range(400)]
+    rng = np.random.default_rng(2)
+    base = rng.random(400)
+
+    def entry(model, shift, epochs=10):
+        runs = per_user_runs({s: np.clip(base + shift + rng.normal(0, 0.05, 400), 0, 1) for s in (1, 2, 3)}, users)
+        rows = [{"model": model, "variant": "", "seed": s, "params": "{}", "status": "ok", "error": "",
+                 "test_ndcg@10": float(runs[s]["ndcg@10"].mean()), "config_hash": f"{model}-{s}",
+                 "epochs": epochs, "epoch_cap": 200} for s in (1, 2, 3)]
+        return Outcome(Entry(model), rows=rows, winner={}, config={"valid_metric": "NDCG@10", "epochs": 200}), runs
+
+    outcomes, stored = zip(*[entry("MDSRec", 0.05), entry("SASRec", 0.0), entry("FDSA", 0.049),
+                             entry("UniSRec", 0.0, epochs=200)])
+    by_hash = {row["config_hash"]: runs[row["seed"]] for o, runs in zip(outcomes, stored) for row in o.rows}
+    table = build_table(list(outcomes), ReportInfo("t", "cmd", [1, 2, 3], 1, reference="MDSRec"),
+                        per_user=lambda row: {"test": by_hash[row["config_hash"]]})
+    ndcg = markdown_tables(table)[1]
+    assert ndcg[0] == ["Baseline", "Relative difference", "Mean difference [95% CI]", "Per-user p (Holm)",
+                       "Seed-aware p (Holm)", "Seed-level p (secondary)", "Verdict"]
+    verdicts = {row[0]: row[-1] for row in ndcg[1:]}
+    assert verdicts == {"SASRec": "better", "FDSA": "no difference", "UniSRec (not converged)": "better"}
+    line = next(line for line in table.splitlines() if line.startswith("- NDCG@10:"))
+    assert line == ("- NDCG@10: MDSRec is NOT significantly better than every baseline: better than SASRec; "
+                    "no significant difference from FDSA; ahead of UniSRec, not counted: they had not converged.")
