@@ -1,14 +1,17 @@
 """Training and evaluation cost of MDSRec against SASRec and FDSA, measured in one run.
 
     python benchmarks/train_speed.py [--datasets ml-100k-mm,hm] [--models MDSRec,SASRec,FDSA] [--batches N]
-                                     [--fast-layers-effect]
+                                     [--fast-layers-effect] [--precision bf16] [--compile] [--grid]
 
 For each dataset and model, in a fresh process with the runner's settings: training time
 per epoch (or over the first N batches, scaled to the epoch), full-sort evaluation
 throughput (validation users per second), and peak resident memory. Figures are printed
 as ratios to SASRec measured in the same run. For MDSRec it also counts the training
 FLOPs of an epoch (torch's FlopCounterMode over one batch, times the batch count) and
-reports the rate it reaches as a fraction of the torch.mm GEMM rate measured here.
+reports the rate it reaches as a fraction of the fp32 and bf16 torch.mm GEMM rates measured
+here. ``--precision`` and ``--compile`` are the runner's options of the same names, for every
+model alike; ``--grid`` adds the grid's settings (``properties/grid.yaml``). The first
+training step (a warm-up, and the compilation where ``--compile``) is not timed.
 """
 
 from __future__ import annotations
@@ -27,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from recbole_mdsrec.launch import FAST_MALLOC_ENV  # noqa: E402
 
 
-def gemm_rate(size: int = 2048, repeats: int = 5) -> float:
-    """FLOP/s of a square float32 torch.mm on this machine, now."""
+def gemm_rate(size: int = 2048, repeats: int = 5, dtype=None) -> float:
+    """FLOP/s of a square torch.mm (float32 unless ``dtype``) on this machine, now."""
     import torch
 
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     torch.mm(a, b)
     start = time.perf_counter()
     for _ in range(repeats):
@@ -121,7 +124,7 @@ def measure(args, model: str, dataset: str, stock_layers: bool = False, precisio
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def report(dataset: str, results: dict, rate: float) -> None:
+def report(dataset: str, results: dict, rate: float, bf16_rate: float) -> None:
     peer = results.get("SASRec", {})
     from recbole_mdsrec.text_tables import render_table
 
@@ -142,7 +145,8 @@ def report(dataset: str, results: dict, rate: float) -> None:
     if "epoch_flops" in mdsrec:
         achieved = mdsrec["epoch_flops"] / mdsrec["epoch_seconds"]
         print(f"\nMDSRec: {mdsrec['epoch_flops'] / 1e12:.2f} TFLOP per training epoch, {achieved / 1e9:.1f} GFLOP/s "
-              f"= {achieved / rate:.2f} of the torch.mm rate ({rate / 1e9:.0f} GFLOP/s) measured in this run.")
+              f"= {achieved / rate:.2f} of the fp32 torch.mm rate ({rate / 1e9:.0f} GFLOP/s) and {achieved / bf16_rate:.3f} "
+              f"of the bf16 one ({bf16_rate / 1e9:.0f} GFLOP/s), both measured in this run.")
     for model, r in results.items():
         if "timed_batches" in r and r["timed_batches"] < r["epoch_batches"]:
             print(f"({model}: {r['timed_batches']} of {r['epoch_batches']} batches timed, scaled to the epoch.)")
@@ -167,11 +171,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         return child(args)
-    rate = gemm_rate()
-    print(f"torch.mm rate here: {rate / 1e9:.0f} GFLOP/s ({os.cpu_count()} cores)")
+    import torch
+
+    rate, bf16_rate = gemm_rate(), gemm_rate(dtype=torch.bfloat16)
+    print(f"torch.mm rate here: {rate / 1e9:.0f} GFLOP/s fp32, {bf16_rate / 1e9:.0f} GFLOP/s bf16 "
+          f"({torch.get_num_threads()} threads, {os.cpu_count()} cores)")
     for dataset in args.datasets.split(","):
         results = {m: measure(args, m, dataset, grid=args.grid) for m in args.models.split(",")}
-        report(dataset, results, rate)
+        report(dataset, results, rate, bf16_rate)
         if args.fast_layers_effect:
             from recbole_mdsrec.text_tables import render_table
 

@@ -19,7 +19,7 @@ LAYERS = ("base", "data", "graphs", "models", "training", "tables", "command lin
 BY_PREFIX = {
     "data": "data", "graphs": "graphs", "models": "models", "training": "training", "config": "training",
     "registry": "training", "tables": "tables", "cli": "command line", "__main__": "command line",
-    "prepare": "command line", "graph_signal": "command line",
+    "prepare": "command line", "graph_signal": "command line", "summary": "command line",
 }
 
 

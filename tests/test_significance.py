@@ -100,3 +100,32 @@ def test_the_verdict_uses_corrected_per_user_p_and_ignores_unconverged_entries()
     line = next(line for line in table.splitlines() if line.startswith("- NDCG@10:"))
     assert line == ("- NDCG@10: MDSRec is NOT significantly better than every baseline: better than SASRec; "
                     "no significant difference from FDSA; ahead of UniSRec, not counted: they had not converged.")
+
+
+def test_summary_is_written_from_the_stored_comparisons(tmp_path, capsys):
+    import json
+
+    from recbole_mdsrec.cli import summary as summary_cli
+
+    def comparison(command, verdicts, fdsa_converged=True):
+        entry = lambda label, mean, converged=True: {  # noqa: E731
+            "label": label, "seeds": 3, "converged": converged, "error": None,
+            "means": {"ndcg@10": mean, "recall@10": 2 * mean}, "stds": {"ndcg@10": 0.001, "recall@10": 0.002}}
+        return {"title": "t", "command": command, "seeds": [1, 2, 3], "reference": "MDSRec", "verdicts": verdicts,
+                "entries": [entry("SASRec", 0.05), entry("FDSA", 0.06, fdsa_converged), entry("MDSRec", 0.07)]}
+
+    told = {m: {"better": ["SASRec"], "worse": [], "no difference": [], "not counted": ["FDSA"]}
+            for m in ("ndcg@10", "recall@10")}
+    (tmp_path / "hm").mkdir()
+    (tmp_path / "hm" / "summary.json").write_text(json.dumps(comparison("python run.py --dataset=hm", told, False)))
+    (tmp_path / "ml-100k-mm").mkdir()
+    (tmp_path / "ml-100k-mm" / "summary.json").write_text(json.dumps(comparison("python run.py", None)))
+    assert summary_cli.main(["--results_dir", str(tmp_path)]) == 0
+    text = (tmp_path / "summary.md").read_text()
+    ndcg = markdown_tables(text)[0]
+    assert ndcg[0] == ["Model", "hm", "ml-100k-mm"]
+    assert ndcg[2] == ["FDSA", "0.0600 ± 0.0010 †", "0.0600 ± 0.0010"]
+    assert "- hm: MDSRec is better than SASRec; ahead of FDSA (not converged, not counted)." in text
+    assert "- ml-100k-mm: MDSRec not tested per user (its runs have no per-user metrics)." in text
+    assert summary_cli.main(["--results_dir", str(tmp_path / "empty")]) == 2
+    assert "No comparison in" in capsys.readouterr().err

@@ -101,6 +101,12 @@ def per_user_runs(outcome, per_user, split: str = "test") -> dict[int, dict] | N
 
 def build_table(outcomes, info: ReportInfo, per_user=None) -> str:
     """The table's markdown; ``per_user(row)`` gives a run's stored per-user metrics (or None)."""
+    return build_report(outcomes, info, per_user)[0]
+
+
+def build_report(outcomes, info: ReportInfo, per_user=None) -> tuple[str, dict]:
+    """The table's markdown and its numbers as plain data (``summary.json``: what the
+    cross-dataset summary reads)."""
     metrics = metric_names(outcomes)
     summaries = {o.label: summarize(o, metrics) for o in outcomes if o.ok_rows}
     marks = {m: stats.rank_marks({label: s.means[m] for label, s in summaries.items()}) for m in metrics}
@@ -116,13 +122,13 @@ def build_table(outcomes, info: ReportInfo, per_user=None) -> str:
             rows.append([o.label, f"failed: {o.error}", *[""] * (max(len(metrics), 1) - 1), done])
     ref = summaries.get(info.reference)
     others = {label: s for label, s in summaries.items() if label != info.reference}
-    comparison = []
+    comparison, verdicts = [], None
     if ref is not None and others:
         best_other = {m: max(others, key=lambda label: others[label].means[m]) for m in metrics}
         rows.append([f"Improvement of {info.reference} over the best {info.others}",
                      *(f"{_percent(stats.relative_improvement(ref.means[m], others[best_other[m]].means[m]))} "
                        f"(vs {best_other[m]})" for m in metrics), ""])
-        comparison = _comparison(info, metrics, ref, others, outcomes, per_user)
+        comparison, verdicts = _comparison(info, metrics, ref, others, outcomes, per_user)
     lines = [
         f"# {info.title}", "",
         f"Command: `{info.command}`", "",
@@ -149,7 +155,16 @@ def build_table(outcomes, info: ReportInfo, per_user=None) -> str:
     lines += ["", "Every run is a row of `runs.csv`; its resolved config is `configs/<model>[-<variant>]-<hash>.yaml`; "
               "`chart.png` plots " + " and ".join(map(display_metric, _chart_metrics(metrics)))
               + " (mean, sample std error bars).", ""]
-    return "\n".join(lines)
+    data = {
+        "title": info.title, "command": info.command, "seeds": info.seeds, "reference": info.reference,
+        "entries": [{"label": o.label, "seeds": len(o.ok_rows), "converged": converged(o),
+                     "means": {m: None if math.isnan(v) else v for m, v in summaries[o.label].means.items()}
+                     if o.label in summaries else {},
+                     "stds": summaries[o.label].stds if o.label in summaries else {},
+                     "error": o.error} for o in outcomes],
+        "verdicts": verdicts,  # metric -> better / worse / no difference / not counted -> labels; None untested
+    }
+    return "\n".join(lines), data
 
 
 def _comparison(info: ReportInfo, metrics, ref: Summary, others: dict[str, Summary], outcomes, per_user) -> list[str]:
@@ -222,7 +237,11 @@ def _comparison(info: ReportInfo, metrics, ref: Summary, others: dict[str, Summa
             lines.append(f"- {display_metric(m)}: {head}: " + "; ".join(parts) + ".")
     if name in unconverged:
         lines += ["", f"{name} itself reached the epoch cap in a run: its own numbers are before convergence."]
-    return lines
+    return lines, (None if ref_runs is None else verdicts)
+
+
+def _plain(value):
+    raise TypeError(f"not plain data: {value!r}")
 
 
 def _p_plain(p: float | None) -> str:
@@ -313,7 +332,9 @@ def write_report(outcomes, info: ReportInfo, folder: Path) -> Path:
 
     folder = Path(folder)
     table = folder / "table.md"
-    write_text_atomically(table, build_table(outcomes, info, per_user=RunStore(folder).per_user))
+    text, data = build_report(outcomes, info, per_user=RunStore(folder).per_user)
+    write_text_atomically(table, text)
+    write_text_atomically(folder / "summary.json", json.dumps(data, indent=1, allow_nan=False, default=_plain) + "\n")
     if any(o.ok_rows for o in outcomes):
         draw_chart(outcomes, folder / "chart.png", info.title)
     return table
