@@ -291,7 +291,7 @@ def test_command_line_grid_and_ablation(tmp_path, monkeypatch):
     configs = sorted((folder / "configs").glob("*.yaml"))
     assert len(configs) == 4
     config = yaml.safe_load(configs[0].read_text())
-    assert config["epochs"] == 30 and config["device"] == "cpu" and config["MODEL_TYPE"] == "SEQUENTIAL"
+    assert config["epochs"] == 200 and config["device"] == "cpu" and config["MODEL_TYPE"] == "SEQUENTIAL"
     rows = RunStore(folder).rows.values()
     assert {(r["model"], r["seed"]) for r in rows} == {("SASRec", 1), ("SASRec", 2), ("MDSRec", 1), ("MDSRec", 2)}
     assert all(r["epoch_seconds"] == 0.5 and r["n_parameters"] == 1234 for r in rows)
