@@ -108,14 +108,27 @@ class RunStore:
             out: dict[str, dict[str, np.ndarray]] = {}
             for key in arrays.files:
                 split, _, name = key.partition("_")
-                out.setdefault(split, {})[name] = arrays[key]
+                values = arrays[key]
+                out.setdefault(split, {})[name] = values.astype(str) if values.dtype.kind == "S" else values
+        shared = out.pop("shared", {}).get("user")
+        for columns in out.values():
+            if "user" not in columns and shared is not None:
+                columns["user"] = shared
         return out
 
     def record(self, row: dict, config: dict, per_user: dict | None = None) -> None:
         """Write the run's per-user metrics and config, then its row; all are complete on disk
         when this returns, and a row is never on disk without the files it names."""
         if per_user:
-            arrays = {f"{split}_{name}": values for split, columns in per_user.items() for name, values in columns.items()}
+            # Tokens as UTF-8 bytes (numpy's str arrays take 4 bytes a character), stored once
+            # ("shared_user") when every split has the same users: they are most of the file.
+            users = [np.asarray(columns["user"]).astype(str) for columns in per_user.values()]
+            same = all(u.shape == users[0].shape and (u == users[0]).all() for u in users)
+            arrays = {f"{split}_{name}": np.char.encode(values.astype(str), "utf-8") if name == "user" else values
+                      for split, columns in per_user.items() for name, values in columns.items()
+                      if not (same and name == "user")}
+            if same:
+                arrays["shared_user"] = np.char.encode(users[0], "utf-8")
             with atomic_write(self.per_user_path(row["model"], row["variant"], row["config_hash"])) as handle:
                 np.savez_compressed(handle, **arrays)
         write_text_atomically(self.config_path(row["model"], row["variant"], row["config_hash"]),
