@@ -49,6 +49,7 @@ MIGRATIONS: dict[int, Migration] = {
         },
     ),
     3: Migration(added_options={"precision": "fp32", "compile": False}),
+    4: Migration(added_options={"behavior_weighting": "window"}),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 LEGACY_VERSION = 1

@@ -92,6 +92,30 @@ def test_full_behavior_matrix(behavior, sequences):
     assert behavior.sum() == 2 * pairs
 
 
+def test_inverse_distance_weighs_every_pair_of_a_whole_sequence(sequences):
+    """SGP4SR's behaviour signal: every pair (p < q) of a user's sequence adds 1 / (q - p),
+    both ways; repeats are not self pairs and padding zeros are dropped before pairing."""
+    seqs = [np.r_[sequences[u][:30] % 60, 0, sequences[u][30:40] % 60] for u in range(8)]  # repeats, a zero
+    expected = np.zeros((60, 60))
+    for seq in seqs:
+        seq = seq[seq != 0]
+        for p in range(len(seq)):
+            for q in range(p + 1, len(seq)):
+                if seq[p] != seq[q]:
+                    expected[seq[p], seq[q]] += 1 / (q - p)
+                    expected[seq[q], seq[p]] += 1 / (q - p)
+    got = cooccurrence(seqs, 60, window=3, weighting="inverse_distance").toarray()
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    assert (got > 0).sum() > (cooccurrence(seqs, 60, window=3).toarray() > 0).sum()  # pairs beyond the window
+    with pytest.raises(ConfigError, match="behavior_weighting must be one of window, inverse_distance"):
+        cooccurrence(seqs, 60, weighting="distance")
+    # the default builds and caches graphs exactly as before the option existed
+    assert "weighting" not in GraphSpec().as_dict()
+    assert GraphSpec(weighting="inverse_distance").as_dict()["weighting"] == "inverse_distance"
+    with pytest.raises(ConfigError, match="behavior_weighting"):
+        GraphSpec(weighting="distance")
+
+
 def test_cooccurrence_rejects_bad_input(sequences):
     with pytest.raises(ConfigError, match="behavior_window"):
         cooccurrence(sequences[:2], N_ITEMS, window=0)

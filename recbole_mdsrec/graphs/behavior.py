@@ -1,8 +1,13 @@
 """The behaviour signal of RGC: item-item co-occurrence in users' training sequences.
 
-``B_ij`` counts the position pairs ``(p, q)`` of one user's sequence with
-``0 < |p - q| <= window``, ``s_p = i`` and ``s_q = j``, over all users.  Both directions
-are counted, so ``B`` is symmetric.  Pairs of an item with itself (a repeated item) are not
+Two weightings (option ``behavior_weighting``), both over the position pairs ``(p, q)`` of
+one user's sequence with ``s_p = i`` and ``s_q = j``, summed over all users:
+
+- ``window`` (default): ``B_ij`` counts the pairs with ``0 < |p - q| <= window``;
+- ``inverse_distance`` (the authors' SGP4SR code, ``docs/sgp4sr.md``): every pair of the
+  whole sequence adds ``1 / |p - q|``; ``window`` is not used.
+
+Both directions are counted, so ``B`` is symmetric.  Pairs of an item with itself (a repeated item) are not
 edges, so the diagonal is empty.  Id 0 is RecBole's padding: zeros in a sequence are
 dropped before pairing and never get an entry.
 """
@@ -14,34 +19,48 @@ from typing import Iterable
 import numpy as np
 import scipy.sparse as sp
 
-from recbole_mdsrec.errors import DataError
+from recbole_mdsrec.errors import ConfigError, DataError
 from recbole_mdsrec.graphs._options import integer_option
 
 
-def cooccurrence(sequences: Iterable[np.ndarray], n_items: int, window: int = 3) -> sp.csr_matrix:
-    """Co-occurrence counts ``B`` (float32 CSR, ``[n_items, n_items]``) within ``window``.
+WEIGHTINGS = ("window", "inverse_distance")
+
+
+def cooccurrence(sequences: Iterable[np.ndarray], n_items: int, window: int = 3,
+                 weighting: str = "window") -> sp.csr_matrix:
+    """Co-occurrence ``B`` (float32 CSR, ``[n_items, n_items]``), weighted as ``weighting`` says.
 
     ``sequences`` holds each user's training items (RecBole internal ids ``1..n_items-1``)
     in time order; the caller guarantees no validation/test items are among them.
     """
     window = integer_option("behavior_window", window, 1, "set it to e.g. 3.")
+    if weighting not in WEIGHTINGS:
+        raise ConfigError(f"behavior_weighting must be one of {', '.join(WEIGHTINGS)}, got {weighting!r}. "
+                          "Fix: set behavior_weighting: window (pairs within behavior_window) or inverse_distance.")
     n_items = integer_option("n_items", n_items, 1, "pass the dataset's item_num (padding included).")
     items, owner = _concatenate(sequences)
     _check_ids(items, n_items)
     keep = items != 0
     items, owner = items[keep], owner[keep]
 
-    rows, cols = [], []
-    for offset in range(1, window + 1):  # a loop over offsets, not over interactions
+    # Whole sequences: offsets up to the longest one; a loop over offsets, not over interactions.
+    longest = int(np.bincount(owner).max()) if owner.size else 1
+    reach = window if weighting == "window" else max(1, longest - 1)
+    rows, cols, weights = [], [], []
+    for offset in range(1, reach + 1):
         same_user = owner[:-offset] == owner[offset:]
+        if not same_user.any():
+            break
         left, right = items[:-offset][same_user], items[offset:][same_user]
         distinct = left != right
+        weight = 1.0 if weighting == "window" else 1.0 / offset
         rows += [left[distinct], right[distinct]]
         cols += [right[distinct], left[distinct]]
+        weights.append(np.full(2 * int(distinct.sum()), weight, dtype=np.float32))
 
-    rows, cols = np.concatenate(rows), np.concatenate(cols)
-    counts = np.ones(rows.size, dtype=np.float32)
-    # COO -> CSR sums the duplicate (i, j) pairs, which is exactly the count.
+    rows, cols = np.concatenate(rows or [np.empty(0, np.int64)]), np.concatenate(cols or [np.empty(0, np.int64)])
+    counts = np.concatenate(weights or [np.empty(0, np.float32)])
+    # COO -> CSR sums the duplicate (i, j) pairs: the count, or the sum of 1 / distance.
     matrix = sp.coo_matrix((counts, (rows, cols)), shape=(n_items, n_items)).tocsr()
     matrix.sort_indices()
     return matrix

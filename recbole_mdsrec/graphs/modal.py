@@ -25,7 +25,7 @@ def modal_graph(train_dataset, modality: str, spec: GraphSpec) -> torch.Tensor:
     key = graph_cache_key(features, mask, _sequences_fingerprint(sequences), {"modality": modality, **spec.as_dict()})
 
     def build():
-        behavior = cooccurrence(sequences, train_dataset.item_num, window=spec.window) if spec.uses_behavior else None
+        behavior = cooccurrence(sequences, train_dataset.item_num, window=spec.window, weighting=spec.weighting) if spec.uses_behavior else None
         return build_modal_graph(features, mask, behavior, spec)
 
     config = train_dataset.config

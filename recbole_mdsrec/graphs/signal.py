@@ -92,7 +92,7 @@ def measure(train, valid, spec: GraphSpec, betas: list[float]) -> Measurement:
     neighbour overlap per variant (when there are two or more modalities). The graphs are
     MDSRec's: the same options (``spec``), the same cache."""
     last, target = validation_pairs(valid)
-    counts = cooccurrence(train.training_sequences(), train.item_num, window=spec.window).tocsr()
+    counts = cooccurrence(train.training_sequences(), train.item_num, window=spec.window, weighting=spec.weighting).tocsr()
     per_item = np.diff(counts.indptr)
     signals, overlaps = [], {}
     for name, variant in graph_variants(spec, betas):

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Optional
 
 from recbole_mdsrec.graphs._options import choice_option, float_option, integer_option
+from recbole_mdsrec.graphs.behavior import WEIGHTINGS
 
 MODES = ("behavior_knn", "modal_knn", "behavior_weighted")
 SEARCHES = ("auto", "exact", "approximate")
@@ -21,7 +22,11 @@ OPTIONS = {
     "mode": "graph_mode", "k": "knn_k", "beta": "behavior_beta", "window": "behavior_window",
     "self_loop": "graph_self_loop", "edge_weight": "graph_edge_weight", "symmetric": "graph_symmetric",
     "search": "graph_search", "n_clusters": "graph_clusters", "n_probe": "graph_probe",
+    "weighting": "behavior_weighting",
 }
+#: Fields added after graphs were first cached, at the value that builds the graph as before:
+#: left out of the cache key there, so existing caches still hit.
+NEUTRAL = {"weighting": "window"}
 
 
 @dataclass(frozen=True)
@@ -38,12 +43,14 @@ class GraphSpec:
     search: str = "auto"
     n_clusters: Optional[int] = None
     n_probe: Optional[int] = None
+    weighting: str = "window"
 
     def __post_init__(self):
         choice_option("graph_mode", self.mode, MODES)
         choice_option("graph_edge_weight", self.edge_weight, EDGE_WEIGHTS)
         choice_option("graph_symmetric", self.symmetric, SYMMETRIC)
         choice_option("graph_search", self.search, SEARCHES)
+        choice_option("behavior_weighting", self.weighting, WEIGHTINGS)
         object.__setattr__(self, "k", integer_option("knn_k", self.k, 0, "set it to e.g. 10."))
         object.__setattr__(self, "window", integer_option("behavior_window", self.window, 1, "set it to e.g. 3."))
         object.__setattr__(self, "beta", float_option("behavior_beta", self.beta, "it weighs the behaviour term, e.g. 1.0."))
@@ -61,4 +68,5 @@ class GraphSpec:
         return self.mode != "modal_knn"
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The fields, less those at their neutral value (``NEUTRAL``): the cache-key settings."""
+        return {k: v for k, v in asdict(self).items() if not (k in NEUTRAL and v == NEUTRAL[k])}
