@@ -2,7 +2,7 @@
 
     python run.py --model=MDSRec --dataset=ml-100k-mm [--config_files=a.yaml,b.yaml] [--key=value ...]
 
-See README.md for the options; ``python run.py --help`` lists them. ``python -m recbole_mdsrec``
+See README.md for the options; ``python run.py --help`` lists them. ``python -m recbole_mdsrec.cli``
 is the same command for an installed package.
 """
 

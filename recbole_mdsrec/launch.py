@@ -1,6 +1,6 @@
 """Process settings that belong to the command line, never to an import of the library.
 
-``run.py`` (and ``python -m recbole_mdsrec``) restarts itself once with glibc malloc
+``run.py`` (and ``python -m recbole_mdsrec.cli``) restarts itself once with glibc malloc
 tuning, which glibc reads only at start-up: with the defaults every large per-batch tensor
 is an mmap that is unmapped again when freed, so each training step page-faults its memory
 back in (``benchmarks/epoch_time.py`` measures the difference). Then it applies

@@ -93,7 +93,7 @@ def test_missing_file_says_how_to_create_it(path):
         load_modal_features(path, "image")
     message = str(err.value)
     assert str(path) in message and "does not exist" in message
-    assert f"python -m recbole_mdsrec.prepare {NAME}" in message
+    assert f"python -m recbole_mdsrec.cli.prepare {NAME}" in message
 
 
 def _corruptions(tokens, features, mask):
@@ -139,7 +139,7 @@ def test_every_corruption_is_a_clear_data_error(rows, path, case):
         load_modal_features(path, "image")
     message = str(err.value)
     assert str(path) in message, message
-    assert f"python -m recbole_mdsrec.prepare {NAME}" in message, message
+    assert f"python -m recbole_mdsrec.cli.prepare {NAME}" in message, message
     assert "\n" not in message
     for word in words:
         assert word in message, f"{word!r} not in: {message}"
@@ -180,7 +180,7 @@ def test_align_reports_items_without_rows(rows, path):
         align_to_item_ids(modal, ["[PAD]", *tokens], NAME)
     message = str(err.value)
     assert "no row for 10 of the 80 items" in message and "'321'" in message
-    assert str(path) in message and f"python -m recbole_mdsrec.prepare {NAME}" in message
+    assert str(path) in message and f"python -m recbole_mdsrec.cli.prepare {NAME}" in message
 
 
 def test_align_needs_padding_first(rows, path):

@@ -61,7 +61,7 @@ def test_mdsrec_trains_from_a_wheel_installed_outside_the_checkout(wheel, mm_sli
     assert where.stdout.strip().startswith(str(venv)), where.stdout  # not this checkout's copy
     options = {**{k: v for k, v in FAST_MODEL.items() if k != "state"}, "data_path": str(mm_slice), "epochs": 1, "train_batch_size": 512, "modalities": ["image", "text"],
                "checkpoint_dir": str(work / "saved"), "graph_cache_dir": str(work / "graphs")}
-    command = [str(python), "-m", "recbole_mdsrec", "--model=MDSRec", f"--dataset={MM_SLICE}",
+    command = [str(python), "-m", "recbole_mdsrec.cli", "--model=MDSRec", f"--dataset={MM_SLICE}",
                *(f"--{k}={v}" for k, v in options.items())]
     out = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]

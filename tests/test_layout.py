@@ -18,8 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "recbole_mdsrec"
 LAYERS = ("base", "data", "graphs", "models", "training", "tables", "command line")
 BY_PREFIX = {
     "data": "data", "graphs": "graphs", "models": "models", "training": "training", "config": "training",
-    "registry": "training", "tables": "tables", "cli": "command line", "__main__": "command line",
-    "prepare": "command line", "graph_signal": "command line", "summary": "command line",
+    "registry": "training", "tables": "tables", "cli": "command line",
 }
 
 

@@ -246,7 +246,7 @@ def test_a_run_on_a_dataset_without_files_says_where_they_go(tmp_path):
     with pytest.raises(DataError) as err:
         locate.ensure_dataset({"dataset": "hm", "data_path": str(tmp_path / "hm"), "raw_data_path": str(tmp_path / "nowhere")})
     message = str(err.value)
-    assert str(tmp_path / "nowhere" / "hm") in message and "python -m recbole_mdsrec.prepare hm" in message
+    assert str(tmp_path / "nowhere" / "hm") in message and "python -m recbole_mdsrec.cli.prepare hm" in message
 
 
 def test_missing_raw_folder(tmp_path):
@@ -280,7 +280,7 @@ def test_precomputed_tokens_must_match(tmp_path):
 
 def test_cli_reports_errors_without_traceback(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "recbole_mdsrec.prepare", "hm", "--raw_dir", str(tmp_path / "nowhere"), "--data_path", str(tmp_path)],
+        [sys.executable, "-m", "recbole_mdsrec.cli.prepare", "hm", "--raw_dir", str(tmp_path / "nowhere"), "--data_path", str(tmp_path)],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 2

@@ -334,7 +334,7 @@ def test_two_models_end_to_end_on_the_real_slice(mm_config, tmp_path):
         assert config["seed"] == 1 and config["MAX_ITEM_LIST_LENGTH"] == 10 and config["model"] == o.label
         # every user's metrics are kept, keyed by the dataset's user tokens, and average to the run's
         stored = RunStore(grid.out_dir).per_user(row)
-        assert (grid.out_dir / "per_user" / f"{o.label}-{row['config_hash']}.npz").is_file()
+        assert (grid.out_dir / "per_user" / f"{o.label}-{row['config_hash']}.csv").is_file()
         assert row["epoch_cap"] == 1
         for split in ("valid", "test"):
             users = stored[split]["user"]

@@ -1,10 +1,11 @@
-"""``python -m recbole_mdsrec.graph_signal --dataset=ml-100k-mm [--betas=0.2,0.5,1] [--key=value ...]``:
+"""``python -m recbole_mdsrec.cli.graph_signal --dataset=ml-100k-mm [--betas=0.2,0.5,1] [--key=value ...]``:
 how often each RGC graph option makes a user's validation item a neighbour of the last
 training item, per modality, before any training (``graphs/signal.py``)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 
@@ -25,7 +26,7 @@ def parse_betas(value: str) -> list[float]:
 def main(argv: list[str] | None = None) -> int:
     from recbole_mdsrec.graphs import signal
 
-    parser = argparse.ArgumentParser(prog="python -m recbole_mdsrec.graph_signal",
+    parser = argparse.ArgumentParser(prog="python -m recbole_mdsrec.cli.graph_signal",
                                      description=signal.__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", "-d", default=None, help="dataset name (default: ml-100k-mm)")
     parser.add_argument("--betas", default="0.2,0.5,1", help="behavior_beta values of behavior_weighted (default 0.2,0.5,1)")
@@ -53,3 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     return run_command(command, args.debug)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,8 +1,8 @@
-"""``python -m recbole_mdsrec.prepare``: build datasets for training.
+"""``python -m recbole_mdsrec.cli.prepare``: build datasets for training.
 
-    python -m recbole_mdsrec.prepare [NAME ...]                     the built-in datasets (default: all)
-    python -m recbole_mdsrec.prepare NAME --from=FORMAT [options]   any other dataset (README "Bring your own data")
-    python -m recbole_mdsrec.prepare --source=mydata.yaml            one described in yaml
+    python -m recbole_mdsrec.cli.prepare [NAME ...]                     the built-in datasets (default: all)
+    python -m recbole_mdsrec.cli.prepare NAME --from=FORMAT [options]   any other dataset (README "Bring your own data")
+    python -m recbole_mdsrec.cli.prepare --source=mydata.yaml            one described in yaml
 
 Reads the raw files, keeps the k-core, encodes every item's text and image offline (or
 takes features and codes as given) and writes RecBole atomic files plus
@@ -32,7 +32,7 @@ SOURCE_OPTIONS = ("path", "stem", "interactions", "user", "item", "time", "ratin
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m recbole_mdsrec.prepare", formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="python -m recbole_mdsrec.cli.prepare", formatter_class=argparse.RawDescriptionHelpFormatter,
         description=__doc__.split("\n\n")[1],
     )
     parser.add_argument("names", nargs="*", metavar="NAME",
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.source_format or own or (len(args.names) == 1 and args.names[0] not in DATASETS):
             if len(args.names) != 1:
                 raise UserInputError(f"A dataset of your own takes exactly one NAME (got {len(args.names)}), the name "
-                                     "its folder and files get. Fix: e.g. python -m recbole_mdsrec.prepare mydata --from=...")
+                                     "its folder and files get. Fix: e.g. python -m recbole_mdsrec.cli.prepare mydata --from=...")
             if args.names[0] in DATASETS:
                 raise UserInputError(f"'{args.names[0]}' is a built-in dataset, which reads its own raw files; "
                                      f"{', '.join(own) or '--from'} describe(s) a dataset of your own. Fix: pick another NAME.")
@@ -160,3 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     return run_command(command, args.debug)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -62,7 +62,7 @@ class MultimodalSequentialDataset(SequentialDataset):
                 f"Dataset '{self.dataset_name}' has no feature file for modalities {missing} (option "
                 f"'modalities' = {list(modalities)}; files found in {config['data_path']}: "
                 f"{available or 'none'}). Fix: set 'modalities' to the ones it has, or create the "
-                f"missing ones with `python -m recbole_mdsrec.prepare {self.dataset_name}`."
+                f"missing ones with `python -m recbole_mdsrec.cli.prepare {self.dataset_name}`."
             )
         return list(modalities)
 

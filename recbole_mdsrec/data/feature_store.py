@@ -72,7 +72,7 @@ def save_modal_features(path, tokens, features, mask) -> Path:
 def load_modal_features(path, modality: str) -> ModalFeatures:
     """Read and validate one modality's feature file; every problem is a ``DataError``."""
     path = Path(path)
-    fix = f"re-create it with `python -m recbole_mdsrec.prepare {_dataset_name(path, modality)}`"
+    fix = f"re-create it with `python -m recbole_mdsrec.cli.prepare {_dataset_name(path, modality)}`"
     if not path.is_file():
         raise DataError(
             f"The {modality} feature file {path} does not exist. Features are computed offline: "
@@ -114,7 +114,7 @@ def align_to_item_ids(modal: ModalFeatures, id_to_token: Sequence[str], dataset_
             f"The {modal.modality} feature file {modal.path} has no row for {missing.size} of the "
             f"{wanted.size} items of dataset '{dataset_name}' (first: {_first(missing)}). The file is "
             f"older than the dataset's atomic files or was made for other data: re-create it with "
-            f"`python -m recbole_mdsrec.prepare {dataset_name}`."
+            f"`python -m recbole_mdsrec.cli.prepare {dataset_name}`."
         )
     features = np.zeros((id_to_token.size, modal.dim), dtype=np.float32)
     mask = np.zeros(id_to_token.size, dtype=bool)

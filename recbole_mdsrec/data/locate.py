@@ -37,7 +37,7 @@ def ensure_dataset(config) -> None:
         return
     if spec is not None:
         how = (f"the raw files are expected in {raw_root / spec.raw_subdir} (see dataset/README.md); "
-               f"then run `python -m recbole_mdsrec.prepare {name}`")
+               f"then run `python -m recbole_mdsrec.cli.prepare {name}`")
     else:
         ready = sorted(p.parent.name for p in data_dir.parent.glob("*/*.inter") if p.stem == p.parent.name)
         how = (f"use a prepared dataset ({', '.join(ready + ['ml-100k']) }), one this plugin can prepare "

@@ -186,7 +186,7 @@ def _spec(name: str) -> DatasetSpec:
     if name not in DATASETS:
         raise DataError(
             f"Unknown dataset '{name}'; the built-in ones are {', '.join(sorted(DATASETS))}. Fix: describe your own with "
-            f"python -m recbole_mdsrec.prepare {name} --from=FORMAT ... (README 'Bring your own data'), or add a "
+            f"python -m recbole_mdsrec.cli.prepare {name} --from=FORMAT ... (README 'Bring your own data'), or add a "
             f"reader with recbole_mdsrec.data.prepare.register_dataset(name, raw_subdir, reader)."
         )
     return DATASETS[name]

@@ -1,5 +1,5 @@
 """How much next-item signal MDSRec's item graphs carry, before any training
-(``python -m recbole_mdsrec.graph_signal``).
+(``python -m recbole_mdsrec.cli.graph_signal``).
 
 RGC smooths each item's vector with its graph neighbours', so a graph helps ranking where
 the item a user takes next is often a neighbour of the items just taken. For each

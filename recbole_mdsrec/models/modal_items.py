@@ -35,7 +35,7 @@ def modalities_of(dataset, model_name: str) -> list[str]:
         raise ConfigError(
             f"{model_name} needs per-item modal features, but dataset '{dataset.dataset_name}' was loaded "
             "without them. Fix: use a multimodal dataset (e.g. --dataset=ml-100k-mm) prepared with "
-            "`python -m recbole_mdsrec.prepare`."
+            "`python -m recbole_mdsrec.cli.prepare`."
         )
     return list(dataset.modalities)
 

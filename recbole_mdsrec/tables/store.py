@@ -1,7 +1,7 @@
 """The results folder of a grid: ``runs.csv`` (one row per run), ``configs/`` (the
 resolved config of each run; ``schema.py`` says which options make a run's identity) and
-``per_user/`` (each run's validation and test metrics per user, keyed by user token, as a
-compressed ``.npz``: what the per-user significance tests read, without retraining). Every write replaces the whole file through a temporary
+``per_user/`` (each run's validation and test metrics per user, keyed by user token, one
+csv per run: what the per-user significance tests read, without retraining). Every write replaces the whole file through a temporary
 file (``recbole_mdsrec/files.py``), so an interrupt leaves either the old or the new file, never a
 torn one, and each run is on disk as soon as it ends. Two grids may share a folder (two
 commands on one dataset at once): each write re-reads ``runs.csv`` under a lock and adds
@@ -18,7 +18,7 @@ import numpy as np
 import yaml
 
 from recbole_mdsrec import __version__
-from recbole_mdsrec.files import atomic_write, exclusive_lock, write_text_atomically
+from recbole_mdsrec.files import exclusive_lock, write_text_atomically
 from recbole_mdsrec.metrics import metric_sort_key
 
 HEAD_COLUMNS = ["model", "variant", "seed", "params", "status", "error"]
@@ -96,41 +96,20 @@ class RunStore:
         return self.folder / "configs" / f"{label_of(model, variant)}-{hash_}.yaml"
 
     def per_user_path(self, model: str, variant: str | None, hash_: str) -> Path:
-        return self.folder / "per_user" / f"{label_of(model, variant)}-{hash_}.npz"
+        return self.folder / "per_user" / f"{label_of(model, variant)}-{hash_}.csv"
 
     def per_user(self, row: dict) -> dict[str, dict[str, np.ndarray]] | None:
         """``{"valid": {"user": tokens, "ndcg@10": values, ...}, "test": {...}}`` of a recorded
         run, or None for a run recorded without them."""
         path = self.per_user_path(row["model"], row["variant"], row["config_hash"])
-        if not path.is_file():
-            return None
-        with np.load(path, allow_pickle=False) as arrays:
-            out: dict[str, dict[str, np.ndarray]] = {}
-            for key in arrays.files:
-                split, _, name = key.partition("_")
-                values = arrays[key]
-                out.setdefault(split, {})[name] = values.astype(str) if values.dtype.kind == "S" else values
-        shared = out.pop("shared", {}).get("user")
-        for columns in out.values():
-            if "user" not in columns and shared is not None:
-                columns["user"] = shared
-        return out
+        return _read_per_user(path.read_text(encoding="utf-8")) if path.is_file() else None
 
     def record(self, row: dict, config: dict, per_user: dict | None = None) -> None:
         """Write the run's per-user metrics and config, then its row; all are complete on disk
         when this returns, and a row is never on disk without the files it names."""
         if per_user:
-            # Tokens as UTF-8 bytes (numpy's str arrays take 4 bytes a character), stored once
-            # ("shared_user") when every split has the same users: they are most of the file.
-            users = [np.asarray(columns["user"]).astype(str) for columns in per_user.values()]
-            same = all(u.shape == users[0].shape and (u == users[0]).all() for u in users)
-            arrays = {f"{split}_{name}": np.char.encode(values.astype(str), "utf-8") if name == "user" else values
-                      for split, columns in per_user.items() for name, values in columns.items()
-                      if not (same and name == "user")}
-            if same:
-                arrays["shared_user"] = np.char.encode(users[0], "utf-8")
-            with atomic_write(self.per_user_path(row["model"], row["variant"], row["config_hash"])) as handle:
-                np.savez_compressed(handle, **arrays)
+            write_text_atomically(self.per_user_path(row["model"], row["variant"], row["config_hash"]),
+                                  _per_user_text(per_user))
         write_text_atomically(self.config_path(row["model"], row["variant"], row["config_hash"]),
                               yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
         with exclusive_lock(self.folder / ".runs.csv.lock"):
@@ -148,3 +127,34 @@ class RunStore:
         for row in self.rows.values():
             writer.writerow({c: "" if row.get(c) is None else row.get(c) for c in columns})
         return out.getvalue()
+
+
+def _per_user_text(per_user: dict[str, dict[str, np.ndarray]]) -> str:
+    """One row per user token, a column ``<split>_<metric>`` per split and metric (as
+    ``runs.csv`` names them), each value the shortest text that reads back as the same
+    float32; a cell is empty where a split did not score that user."""
+    splits = list(per_user)
+    users = list(dict.fromkeys(str(u) for split in splits for u in per_user[split]["user"]))
+    columns = [(split, name) for split in splits for name in per_user[split] if name != "user"]
+    position = {split: {str(u): i for i, u in enumerate(per_user[split]["user"])} for split in splits}
+    text = {(split, name): [np.format_float_positional(np.float32(v), unique=True, trim="-")
+                            for v in per_user[split][name]] for split, name in columns}
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["user", *(f"{split}_{name}" for split, name in columns)])
+    for user in users:
+        writer.writerow([user, *(text[key][position[key[0]][user]] if user in position[key[0]] else ""
+                                 for key in columns)])
+    return out.getvalue()
+
+
+def _read_per_user(text: str) -> dict[str, dict[str, np.ndarray]]:
+    rows = list(csv.reader(io.StringIO(text)))
+    header, body = rows[0], rows[1:]
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for index, column in enumerate(header[1:], start=1):
+        split, _, name = column.partition("_")
+        scored = [row for row in body if row[index] != ""]
+        columns = out.setdefault(split, {"user": np.array([row[0] for row in scored])})
+        columns[name] = np.array([float(row[index]) for row in scored], dtype=np.float32)
+    return out

@@ -1,4 +1,4 @@
-"""``python -m recbole_mdsrec``: the same command as ``run.py`` (for an installed package)."""
+"""``python -m recbole_mdsrec.cli``: the same command as ``run.py`` (for an installed package)."""
 
 import sys
 
