@@ -11,12 +11,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from recbole_mdsrec.graphs.knn import BLOCK_MEMORY_BYTES
+
 #: Iterations: enough for clusters that route queries well; more moved recall little.
 ITERATIONS = 10
 #: Points per centroid that the iterations run on (the rest are only assigned at the end).
 POINTS_PER_CENTROID = 128
-#: Memory of one block of the ``[points, C]`` similarity matrix.
-BLOCK_MEMORY_BYTES = 512 * 2**20
 
 
 def spherical_kmeans(points: torch.Tensor, n_clusters: int, seed: int = 0, iterations: int = ITERATIONS,

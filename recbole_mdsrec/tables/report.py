@@ -65,7 +65,7 @@ def _percent(value: float | None) -> str:
 def _p(p: float | None, pairs: int) -> str:
     if p is None:
         return f"p n/a ({pairs} paired seeds)" if pairs < 2 else "p n/a (equal differences)"
-    return "p<0.0001" if p < 0.0001 else f"p={p:.4f}"
+    return _p_plain(p)
 
 
 def _settings(info: ReportInfo, outcomes) -> str:
@@ -223,25 +223,13 @@ def _comparison(info: ReportInfo, metrics, ref: Summary, others: dict[str, Summa
     else:
         for m in metrics:
             v = verdicts[m]
-            parts = []
-            if v["better"]:
-                parts.append(f"better than {', '.join(v['better'])}")
-            if v["worse"]:
-                parts.append(f"worse than {', '.join(v['worse'])}")
-            if v["no difference"]:
-                parts.append(f"no significant difference from {', '.join(v['no difference'])}")
-            if v["not counted"]:
-                parts.append(f"ahead of {', '.join(v['not counted'])}, not counted: they had not converged")
+            parts = significance.verdict_phrases(v, "ahead of {labels}, not counted: they had not converged")
             head = (f"{name} is significantly better than every {info.others}" if len(v["better"]) == len(others)
                     else f"{name} is NOT significantly better than every {info.others}")
             lines.append(f"- {display_metric(m)}: {head}: " + "; ".join(parts) + ".")
     if name in unconverged:
         lines += ["", f"{name} itself reached the epoch cap in a run: its own numbers are before convergence."]
     return lines, (None if ref_runs is None else verdicts)
-
-
-def _plain(value):
-    raise TypeError(f"not plain data: {value!r}")
 
 
 def _p_plain(p: float | None) -> str:
@@ -334,7 +322,7 @@ def write_report(outcomes, info: ReportInfo, folder: Path) -> Path:
     table = folder / "table.md"
     text, data = build_report(outcomes, info, per_user=RunStore(folder).per_user)
     write_text_atomically(table, text)
-    write_text_atomically(folder / "summary.json", json.dumps(data, indent=1, allow_nan=False, default=_plain) + "\n")
+    write_text_atomically(folder / "summary.json", json.dumps(data, indent=1, allow_nan=False) + "\n")
     if any(o.ok_rows for o in outcomes):
         draw_chart(outcomes, folder / "chart.png", info.title)
     return table

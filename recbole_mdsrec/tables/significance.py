@@ -80,18 +80,19 @@ def compare(reference: Mapping[int, Mapping[str, np.ndarray]], other: Mapping[in
     users = common_users(reference, other)
     if users.size == 0:
         return None
-    x = aligned(reference, metric, users).mean(axis=0)
-    y = aligned(other, metric, users).mean(axis=0)
+    ref_values, other_values = aligned(reference, metric, users), aligned(other, metric, users)  # [seeds, users]
+    x, y = ref_values.mean(axis=0), other_values.mean(axis=0)
     difference = x - y
     shared = sorted(set(reference) & set(other))
+    ref_rows = [sorted(reference).index(s) for s in shared]
+    other_rows = [sorted(other).index(s) for s in shared]
     return PairedResult(
         users=int(users.size),
         seeds=len(shared),
         mean_difference=float(difference.mean()),
         ci=bootstrap_ci(difference),
         p_user=paired_t(x, y),
-        p_permutation=seed_permutation_p(aligned({s: reference[s] for s in shared}, metric, users),
-                                         aligned({s: other[s] for s in shared}, metric, users)),
+        p_permutation=seed_permutation_p(ref_values[ref_rows], other_values[other_rows]),
     )
 
 
@@ -145,3 +146,13 @@ def verdict(result: PairedResult | None, p_corrected: float | None) -> str:
     if result is None or p_corrected is None or p_corrected >= ALPHA:
         return "no difference"
     return "better" if result.mean_difference > 0 else "worse"
+
+
+def verdict_phrases(verdicts: Mapping[str, list[str]], not_counted: str) -> list[str]:
+    """The parts of one metric's verdict sentence (``verdicts``: better / worse / no difference /
+    not counted -> labels); ``not_counted`` words the last, with ``{labels}`` for the labels."""
+    parts = [f"better than {', '.join(verdicts['better'])}" if verdicts["better"] else "",
+             f"worse than {', '.join(verdicts['worse'])}" if verdicts["worse"] else "",
+             f"no significant difference from {', '.join(verdicts['no difference'])}" if verdicts["no difference"] else "",
+             not_counted.format(labels=", ".join(verdicts["not counted"])) if verdicts["not counted"] else ""]
+    return [part for part in parts if part]

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from recbole_mdsrec.metrics import display_metric
+from recbole_mdsrec.tables.significance import verdict_phrases
 from recbole_mdsrec.text_tables import render_table
 
 SUMMARY_METRICS = ("ndcg@10", "recall@10")
@@ -39,12 +40,8 @@ def _verdict_line(dataset: str, comparison: dict, metric: str) -> str:
         return f"- {dataset}: no reference model in this comparison."
     if verdicts is None or metric not in verdicts:
         return f"- {dataset}: {reference} not tested per user (its runs have no per-user metrics)."
-    v = verdicts[metric]
-    parts = [f"better than {', '.join(v['better'])}" if v["better"] else "",
-             f"worse than {', '.join(v['worse'])}" if v["worse"] else "",
-             f"no significant difference from {', '.join(v['no difference'])}" if v["no difference"] else "",
-             f"ahead of {', '.join(v['not counted'])} (not converged, not counted)" if v["not counted"] else ""]
-    return f"- {dataset}: {reference} is " + "; ".join(p for p in parts if p) + "."
+    parts = verdict_phrases(verdicts[metric], "ahead of {labels} (not converged, not counted)")
+    return f"- {dataset}: {reference} is " + "; ".join(parts) + "."
 
 
 def build_summary(comparisons: dict[str, dict], command: str) -> str:

@@ -11,6 +11,7 @@ index, which depends on the order the dataset was read in.
 from __future__ import annotations
 
 import inspect
+from collections import OrderedDict
 
 import numpy as np
 from recbole.evaluator import Evaluator
@@ -26,15 +27,18 @@ class PerUserEvaluator(Evaluator):
         self.per_user: dict[str, np.ndarray] = {}
 
     def evaluate(self, dataobject):
-        result = super().evaluate(dataobject)
-        self.per_user = {}
+        """RecBole's results, in its order; each top-k metric's per-user values are computed
+        once and averaged by the metric's own ``topk_result``, as its ``calculate_metric`` does."""
+        result, self.per_user = OrderedDict(), {}
         for name, metric in self.metric_class.items():
             if not isinstance(metric, TopkMetric):
+                result.update(metric.calculate_metric(dataobject))
                 continue
             pos_index, pos_len = metric.used_info(dataobject)
             # Recall and NDCG need each user's number of positives; Hit, MRR and Precision do not.
             takes_len = len(inspect.signature(metric.metric_info).parameters) >= 2
             values = metric.metric_info(pos_index, pos_len) if takes_len else metric.metric_info(pos_index)  # [users, max k]
+            result.update(metric.topk_result(name, values))
             for k in metric.topk:
                 self.per_user[f"{name}@{k}"] = np.asarray(values[:, k - 1], dtype=np.float32)
         return result
