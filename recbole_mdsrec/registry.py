@@ -29,6 +29,7 @@ PLUGIN_MODELS: dict[str, str] = {
     "SASRecF": "recbole_mdsrec.models.sasrecf:SASRecF",
     "FDSA": "recbole_mdsrec.models.fdsa:FDSA",
     "UniSRec": "recbole_mdsrec.models.unisrec:UniSRec",
+    "SGP4SR": "recbole_mdsrec.models.sgp4sr:SGP4SR",
 }
 
 # A plugin model that needs a trainer of its own: model name -> import path of a RecBole

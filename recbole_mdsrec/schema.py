@@ -50,6 +50,12 @@ MIGRATIONS: dict[int, Migration] = {
     ),
     3: Migration(added_options={"precision": "fp32", "compile": False}),
     4: Migration(added_options={"behavior_weighting": "window"}),
+    # MDSRec's switches for the authors' reading (issue 20), each at the value of the reading before it.
+    5: Migration(added_options={
+        "item_input": "id_features", "intersect_modal_k": 25, "intersect_behavior_k": 3,
+        "graph_normalization": "symmetric", "graph_combination": "mean", "interest_temperature": 1.0,
+        "id_branch": False, "shared_encoder": False, "fusion_weights": None, "aux_losses": False,
+    }),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 LEGACY_VERSION = 1

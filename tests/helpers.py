@@ -58,6 +58,15 @@ def build_model(model: str, config_dict: dict, dataset: str = MM_SLICE):
     return config, splits, built
 
 
+def train_step(model, batch) -> torch.Tensor:
+    """One Adam step (lr 1e-3) of ``model`` on ``batch``; returns the loss before the step."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss = model.calculate_loss(batch)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
 def interrupted_after_first_epoch(train, monkeypatch) -> Path:
     """Call ``train`` with training stopped by Ctrl-C right after epoch 0's state is saved;
     returns that training state (``<checkpoint>.last``)."""

@@ -38,7 +38,7 @@ def test_report_over_graph_modes(mm_config):
     train, valid, _ = create_dataset(config).build()
     measurement = graph_signal.measure(train, valid, GraphSpec.from_config(config), [0.5, 1000.0])
     signals, overlaps = measurement.signals, measurement.overlaps
-    names = ["behavior_knn", "modal_knn", "behavior_weighted (beta=0.5)", "behavior_weighted (beta=1000)"]
+    names = ["behavior_knn", "modal_knn", "intersect", "behavior_weighted (beta=0.5)", "behavior_weighted (beta=1000)"]
     assert [(s.graph, s.modality) for s in signals] == [(n, m) for n in names for m in ("image", "text")]
     dataset = create_dataset(config)
     others = dataset.item_num - 2  # every item but the padding id and the item itself
@@ -61,7 +61,7 @@ def test_report_over_graph_modes(mm_config):
                     partners.setdefault(other, set()).add(item)
     assert measurement.cooccurring == pytest.approx(np.mean([len(s) for s in partners.values()]))
     table = graph_signal.report(measurement)
-    assert [row[0] for row in table_rows(table)].count("image") == 4 and "neighbour overlap between modalities" in table
+    assert [row[0] for row in table_rows(table)].count("image") == len(names) and "neighbour overlap between modalities" in table
 
 
 def test_bad_betas_name_the_option(capsys):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from helpers import build_model
+from helpers import build_model, train_step
 from recbole_mdsrec.errors import ConfigError
 from recbole_mdsrec.training.runner import run
 from recbole_mdsrec.variants import variant_overrides, variants_of
@@ -26,7 +26,8 @@ def test_shapes_of_every_intermediate(built):
     config, model, batch, _ = built
     n, d, b = model.n_items, config["hidden_size"], len(batch)
     assert model.modal_item_vectors().shape == (n, 2, d)
-    assert model.item_vectors().shape == (n, 2, d)
+    items = model.item_vectors()
+    assert items.tokens.shape == items.candidates.shape == (n, 2, d)
     users, weights = _users(model, batch)
     assert users.shape == (b, 2, d) and weights.shape == (b, 2)
     assert torch.allclose(weights.sum(-1), torch.ones(b))
@@ -103,14 +104,9 @@ def test_unknown_switch_value_lists_allowed_values(mm_config):
 def test_each_ablation_preset_trains_a_step(mm_config, variant):
     overrides = variant_overrides("MDSRec", variant)
     config, (train, _, _), model = build_model("MDSRec", {**mm_config, **overrides})
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    batch = next(iter(train))
-    loss = model.calculate_loss(batch)
-    loss.backward()
-    optimizer.step()
-    assert torch.isfinite(loss)
-    n_spaces = 1 if not config["difference"] else len(config["modalities"])
-    assert model.item_vectors().shape[1] == n_spaces
+    assert torch.isfinite(train_step(model, next(iter(train))))
+    n_spaces = (1 if not config["difference"] else len(config["modalities"])) + int(config["id_branch"])
+    assert model.item_vectors().candidates.shape[1] == n_spaces
     assert hasattr(model, "graph_image") == (config["n_graph_layers"] > 0 and "image" in config["modalities"])
 
 

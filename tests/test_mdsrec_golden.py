@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import build_model
+from helpers import build_model, train_step
 
 pytestmark = pytest.mark.shared_data
 
@@ -27,11 +27,9 @@ def reference_scores(mm_config) -> torch.Tensor:
 
     init_seed(mm_config["seed"], True)
     _, (train, valid, _), model = build_model("MDSRec", mm_config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     torch.manual_seed(0)  # dropout masks of the step
     model.train()
-    model.calculate_loss(next(iter(train))).backward()
-    optimizer.step()
+    train_step(model, next(iter(train)))
     model.eval()
     with torch.no_grad():
         return model.full_sort_predict(next(iter(valid))[0]).contiguous()

@@ -128,4 +128,29 @@ def test_summary_is_written_from_the_stored_comparisons(tmp_path, capsys):
     assert "- hm: MDSRec is better than SASRec; ahead of FDSA (not converged, not counted)." in text
     assert "- ml-100k-mm: MDSRec not tested per user (its runs have no per-user metrics)." in text
     assert summary_cli.main(["--results_dir", str(tmp_path / "empty")]) == 2
-    assert "No comparison in" in capsys.readouterr().err
+    assert "No grid in" in capsys.readouterr().err
+
+
+def test_screening_ranks_presets_on_validation_only(tmp_path):
+    import json
+
+    from recbole_mdsrec.cli import summary as summary_cli
+
+    def ablation(valid, test):
+        return {"title": "t", "command": "python run.py --model=MDSRec --variant=all --seeds=1", "seeds": [1],
+                "reference": "MDSRec-full", "verdicts": None,
+                "entries": [{"label": label, "seeds": 1, "converged": True, "error": None, "stds": {},
+                             "means": {"ndcg@10": test[label]}, "valid_means": {"ndcg@10": v}}
+                            for label, v in valid.items()]}
+
+    reversed_test = {"MDSRec-full": 0.9, "MDSRec-authors": 0.0, "MDSRec-wo_rgc": 0.5}
+    for dataset, valid in {"hm": {"MDSRec-full": 0.20, "MDSRec-authors": 0.25, "MDSRec-wo_rgc": 0.10},
+                           "ml-100k-mm": {"MDSRec-full": 0.06, "MDSRec-authors": 0.07}}.items():
+        (tmp_path / dataset / "ablation").mkdir(parents=True)
+        (tmp_path / dataset / "ablation" / "summary.json").write_text(json.dumps(ablation(valid, reversed_test)))
+    assert summary_cli.main(["--results_dir", str(tmp_path), "--screening"]) == 0
+    rows = markdown_tables((tmp_path / "screening.md").read_text())[0]
+    assert rows[0] == ["Entry", "hm", "ml-100k-mm", "Mean rank (datasets)"]
+    assert rows[1] == ["MDSRec-authors", "0.2500 (1)", "0.0700 (1)", "1.00 (2 of 2)"]  # the test metric is not read
+    assert rows[2] == ["MDSRec-full", "0.2000 (2)", "0.0600 (2)", "2.00 (2 of 2)"]
+    assert rows[3] == ["MDSRec-wo_rgc", "0.1000 (3)", "—", "3.00 (1 of 2)"]

@@ -24,6 +24,7 @@ from recbole_mdsrec.tables.report import ReportInfo, build_table, write_report
 from recbole_mdsrec.tables.store import RunStore
 from recbole_mdsrec.training import runner
 from recbole_mdsrec.training.runner import RunResult
+from recbole_mdsrec.variants import variants_of
 
 GRID_YAML = str(properties.path("grid.yaml"))
 
@@ -300,11 +301,12 @@ def test_command_line_grid_and_ablation(tmp_path, monkeypatch):
     assert cli.main(["--model=MDSRec", "--variant=all", f"--dataset={DATASET}", "--seeds=1,", "--gpu_id="]) == 0
     presets = [c[2] for c in runs.calls]
     # The `full` preset is the comparison's MDSRec run at seed 1: reused, not trained again.
-    assert {"n_graph_layers": 0} in presets and {} not in presets and len(presets) == 6
+    assert {"n_graph_layers": 0} in presets and {} not in presets and len(presets) == len(variants_of("MDSRec")) - 1
     table = (folder / "ablation" / "table.md").read_text()
     assert "Improvement of MDSRec-full over the best preset" in table and "| MDSRec-wo_rgc " in table
 
-    monkeypatch.setattr(grid_module, "run_request", FakeRuns(failing_model="GRU4Rec"))
+    failing = FakeRuns(failing_model="GRU4Rec")
+    monkeypatch.setattr(grid_module, "run_request", failing)
     assert cli.main(["--model=SASRec,GRU4Rec", f"--dataset={DATASET}", "--gpu_id="]) == 1  # table written all the same
     main_table = markdown_tables((folder / "table.md").read_text())[0]
     assert ["GRU4Rec", "failed: RuntimeError: out of memory second line", "", "0/1"] in main_table
@@ -315,6 +317,7 @@ def test_command_line_grid_and_ablation(tmp_path, monkeypatch):
     # A trial grid in a folder of its own leaves the tables under results/ as they are.
     assert cli.main(["--mode=grid", "--model=SASRec", f"--dataset={DATASET}", "--results_dir=trials", "--gpu_id="]) == 0
     assert (tmp_path / "trials" / DATASET / "table.md").is_file()
+    assert [c for c in failing.calls if c[0] == "SASRec"] == [], "the main table's SASRec run is reused, not retrained"
     assert "GRU4Rec" in (folder / "table.md").read_text()
     args, rest = cli.build_parser().parse_known_args(["--model=SASRec", "--seed=3"])
     assert rest == ["--seed=3"] and cli.resolve_mode(args) == "train"  # a config option, not --seeds

@@ -119,7 +119,10 @@ def main(args, overrides: dict, argv: list[str]) -> int:
     # Same config hash, same run: the ablation's reference preset and the comparison's
     # MDSRec are trained once between them, whichever command runs first.
     other_folder = comparison_folder if ablation else comparison_folder / "ablation"
-    spec = GridSpec(entries, dataset, seeds, folder, budget, files, overrides, reuse_dirs=[other_folder], jobs=jobs,
+    # Trials elsewhere (--results_dir) also reuse the runs of the main tables.
+    main_folder = roots.results_root() / dataset
+    reuse = [other_folder, *([main_folder, main_folder / "ablation"] if main_folder != comparison_folder else [])]
+    spec = GridSpec(entries, dataset, seeds, folder, budget, files, overrides, reuse_dirs=reuse, jobs=jobs,
                     tuning=tuning)
     try:
         outcomes = Grid(spec).run()

@@ -90,3 +90,12 @@ def _check_ids(items: np.ndarray, n_items: int) -> None:
             f"{n_items} (valid ids 1..{n_items - 1}, 0 = padding); pass the dataset's item_num "
             "as n_items and internal ids, not raw item tokens."
         )
+
+
+def row_l2_normalised(matrix: sp.spmatrix) -> sp.csr_matrix:
+    """Each row divided by its L2 norm (empty rows stay empty): SGP4SR's smoothing of the
+    ID embeddings by co-occurrence (``docs/sgp4sr.md`` §1)."""
+    csr = sp.csr_matrix(matrix, dtype=np.float64)
+    norms = np.sqrt(np.asarray(csr.multiply(csr).sum(axis=1)).ravel())
+    scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    return (sp.diags(scale) @ csr).astype(np.float32).tocsr()

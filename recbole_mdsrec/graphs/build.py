@@ -14,6 +14,11 @@ row 0 = padding) and the training co-occurrence matrix ``B`` into
    - ``modal_knn``: the top-k by ``S`` alone; ``B`` is ignored.
    - ``behavior_weighted``: the top-k of ``S + beta * norm(B)``, where ``norm(B)`` divides
      each row of ``B`` by its maximum, so it lies in ``[0, 1]`` like ``S``.
+   - ``intersect`` (the authors' SGP4SR code, ``docs/sgp4sr.md`` §2): the item's top
+     ``modal_candidates`` by ``S`` (``intersect_modal_k``) that are also among its top
+     ``behavior_candidates`` by ``B`` (``intersect_behavior_k``; ties: lower id) come first,
+     in decreasing ``S``; the rest of the k are the remaining modal candidates, in
+     decreasing ``S``.
 
 2. Items lacking the modality (``mask`` False): their features say nothing, so they are
    never chosen as anyone's modal neighbour.  Under the ``behavior_*`` modes their own row
@@ -28,8 +33,11 @@ row 0 = padding) and the training co-occurrence matrix ``B`` into
 
 4. Symmetrise (``symmetric``, ``graph_symmetric``): ``max`` keeps ``max(A_ij, A_ji)`` (an edge chosen by either
    end is kept at full weight); ``mean`` uses ``(A_ij + A_ji) / 2`` (a one-sided edge
-   counts half).  Then add self loops of weight 1 (``self_loop``, ``graph_self_loop``) and normalise.  Rows of
-   items without any edge stay empty; row and column 0 (padding) are always empty.
+   counts half); ``none`` keeps the directed edges.  Then add self loops of weight 1
+   (``self_loop``, ``graph_self_loop``) and normalise (``normalization``,
+   ``graph_normalization``): ``symmetric`` ``D^{-1/2} A D^{-1/2}``, or ``row_mean``
+   ``D^{-1} A`` (each row averages its neighbours).  Rows of items without any edge stay
+   empty; row and column 0 (padding) are always empty.
 """
 
 from __future__ import annotations
@@ -56,7 +64,7 @@ DEFAULT_SPEC = GraphSpec()
 
 def build_modal_graph(features, mask, behavior: Optional[sp.spmatrix], spec: GraphSpec = DEFAULT_SPEC,
                       *, block_size: Optional[int] = None) -> sp.csr_matrix:
-    """The normalised graph ``D^{-1/2} A D^{-1/2}`` of one modality (see module docstring).
+    """The normalised graph of one modality (see module docstring).
 
     Args:
         features, mask, behavior, block_size: as :func:`knn_edges`, which chooses the
@@ -65,12 +73,15 @@ def build_modal_graph(features, mask, behavior: Optional[sp.spmatrix], spec: Gra
             the caller built (``behavior.cooccurrence``).
     """
     adjacency = knn_edges(features, mask, behavior, spec, block_size=block_size)
-    adjacency = adjacency.maximum(adjacency.T) if spec.symmetric == "max" else (adjacency + adjacency.T) * 0.5
+    if spec.symmetric == "max":
+        adjacency = adjacency.maximum(adjacency.T)
+    elif spec.symmetric == "mean":
+        adjacency = (adjacency + adjacency.T) * 0.5
     if spec.self_loop:
         n = adjacency.shape[0]
         items = np.arange(1, n)
         adjacency = adjacency + sp.csr_matrix((np.ones(n - 1), (items, items)), shape=(n, n))
-    return _normalise(adjacency.tocsr())
+    return _normalise(adjacency.tocsr(), spec.normalization)
 
 
 def knn_edges(features, mask, behavior: Optional[sp.spmatrix], spec: GraphSpec = DEFAULT_SPEC,
@@ -95,11 +106,19 @@ def knn_edges(features, mask, behavior: Optional[sp.spmatrix], spec: GraphSpec =
     valid = _item_mask(mask, n)
     counts = _behavior_counts(behavior, n, spec.mode) if spec.uses_behavior else None
 
-    bonus = _bonus(counts, spec.mode, spec.beta)
-    if spec.search == "approximate" or (spec.search == "auto" and int(valid.sum()) >= AUTO_APPROXIMATE_ITEMS):
-        indices, values = clustered_topk_neighbours(feats, spec.k, valid, bonus, spec.n_clusters, spec.n_probe)
+    approximate = spec.search == "approximate" or (spec.search == "auto" and int(valid.sum()) >= AUTO_APPROXIMATE_ITEMS)
+
+    def search(k: int, bonus):
+        if approximate:
+            return clustered_topk_neighbours(feats, k, valid, bonus, spec.n_clusters, spec.n_probe)
+        return topk_neighbours(feats, k, valid, bonus, block_size)
+
+    if spec.mode == "intersect":
+        candidates, _ = search(spec.modal_candidates, None)
+        indices = _intersect_first(candidates, _top_behavior(counts, spec.behavior_candidates), spec.k)
+        values = None
     else:
-        indices, values = topk_neighbours(feats, spec.k, valid, bonus, block_size)
+        indices, values = search(spec.k, _bonus(counts, spec.mode, spec.beta))
     rows, cols, weights = _modal_edges(feats, indices, values, spec.edge_weight, exact_cosine=spec.mode == "modal_knn")
     if counts is not None:
         lacking = np.flatnonzero(~valid.numpy())
@@ -166,6 +185,26 @@ def _bonus(counts: Optional[sp.csr_matrix], mode: str, beta: float):
     return rows
 
 
+def _top_behavior(counts: sp.csr_matrix, m: int) -> torch.Tensor:
+    """``[N, m]``: each item's top-m co-occurring items by ``B`` (ties: lower id), -1 padded."""
+    n = counts.shape[0]
+    top = torch.full((n, m), -1, dtype=torch.long)
+    rows, cols, _ = _behavior_edges(counts, np.arange(n), m, "binary")
+    slot = np.arange(rows.size) - np.searchsorted(rows, rows, side="left")
+    top[torch.from_numpy(rows), torch.from_numpy(slot)] = torch.from_numpy(cols.astype(np.int64))
+    return top
+
+
+def _intersect_first(candidates: torch.Tensor, behavior: torch.Tensor, k: int) -> torch.Tensor:
+    """``[N, k]``: each row's ``candidates`` (best first) that are in its ``behavior`` list,
+    then the others, keeping their order within each group; -1 slots stay last."""
+    width = candidates.shape[1]
+    member = (candidates.unsqueeze(2) == behavior.unsqueeze(1)).any(2) & (candidates >= 0)
+    rank = torch.arange(width).expand_as(candidates) + width * (~member) + 2 * width * (candidates < 0)
+    order = torch.argsort(rank, dim=1, stable=True)[:, :k]
+    return torch.gather(candidates, 1, order)
+
+
 def _row_normalised(counts: sp.csr_matrix) -> sp.csr_matrix:
     """Each row divided by its maximum, so entries lie in ``(0, 1]``."""
     row_max = counts.max(axis=1).toarray().ravel()
@@ -200,12 +239,16 @@ def _behavior_edges(counts: sp.csr_matrix, items: np.ndarray, k: int, edge_weigh
     return rows[top], cols[top], weights[top]
 
 
-def _normalise(adjacency: sp.csr_matrix) -> sp.csr_matrix:
-    """``D^{-1/2} A D^{-1/2}``; rows with zero degree stay empty."""
+def _normalise(adjacency: sp.csr_matrix, normalization: str = "symmetric") -> sp.csr_matrix:
+    """``D^{-1/2} A D^{-1/2}`` (``symmetric``) or ``D^{-1} A`` (``row_mean``); rows with
+    zero degree stay empty."""
     degree = np.asarray(adjacency.sum(axis=1)).ravel()
-    inv_sqrt = np.divide(1.0, np.sqrt(degree), out=np.zeros_like(degree), where=degree > 0)
     rows = np.repeat(np.arange(adjacency.shape[0]), np.diff(adjacency.indptr))
-    scaled = adjacency.data * inv_sqrt[rows] * inv_sqrt[adjacency.indices]
+    if normalization == "row_mean":
+        scaled = adjacency.data / degree[rows]
+    else:
+        inv_sqrt = np.divide(1.0, np.sqrt(degree), out=np.zeros_like(degree), where=degree > 0)
+        scaled = adjacency.data * inv_sqrt[rows] * inv_sqrt[adjacency.indices]
     graph = sp.csr_matrix((scaled.astype(np.float32), adjacency.indices, adjacency.indptr), shape=adjacency.shape)
     graph.sort_indices()
     return graph

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from recbole_mdsrec.graphs.behavior import cooccurrence
+from recbole_mdsrec.graphs.behavior import cooccurrence, row_l2_normalised
 from recbole_mdsrec.graphs.build import build_modal_graph
 from recbole_mdsrec.graphs.cache import graph_cache_key, load_or_build
 from recbole_mdsrec.graphs.propagate import to_torch_sparse
@@ -31,6 +31,15 @@ def modal_graph(train_dataset, modality: str, spec: GraphSpec) -> torch.Tensor:
     config = train_dataset.config
     cache_dir = Path(config["graph_cache_dir"] or Path(config["data_path"]) / ".graph_cache")
     return to_torch_sparse(load_or_build(cache_dir, key, build))
+
+
+def behavior_smoothing(train_dataset, spec: GraphSpec) -> torch.Tensor:
+    """``C̃``, the row-L2-normalised co-occurrence of the training split (weighted as
+    ``spec.weighting`` and ``spec.window`` say), torch sparse CSR [n_items, n_items]: the
+    ID branch's smoothing of the ID embeddings. Cheap to build, so not cached."""
+    sequences = train_dataset.training_sequences()
+    counts = cooccurrence(sequences, train_dataset.item_num, window=spec.window, weighting=spec.weighting)
+    return to_torch_sparse(row_l2_normalised(counts))
 
 
 def _sequences_fingerprint(sequences: list[np.ndarray]) -> bytes:

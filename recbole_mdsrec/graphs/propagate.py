@@ -30,11 +30,25 @@ def to_torch_sparse(matrix: sp.spmatrix) -> torch.Tensor:
         )
 
 
-def propagate(graph: torch.Tensor, x: torch.Tensor, n_layers: int) -> torch.Tensor:
-    """``mean(X, ÂX, Â²X, ..., Â^L X)`` with ``L = n_layers`` (LightGCN); ``L = 0`` returns X.
+def transposed(graph: torch.Tensor) -> torch.Tensor:
+    """The transpose of a torch sparse CSR matrix, as sparse CSR."""
+    rows, cols = graph.shape
+    matrix = sp.csr_matrix((graph.values().numpy(), graph.col_indices().numpy(), graph.crow_indices().numpy()),
+                           shape=(rows, cols))
+    return to_torch_sparse(matrix.T)
 
-    ``graph`` must be symmetric, as ``build_modal_graph`` makes it: the backward pass
-    multiplies by ``graph`` instead of its transpose.
+
+COMBINATIONS = ("mean", "last")
+
+
+def propagate(graph: torch.Tensor, x: torch.Tensor, n_layers: int, transpose: torch.Tensor | None = None,
+              combination: str = "mean") -> torch.Tensor:
+    """``mean(X, ÂX, Â²X, ..., Â^L X)`` with ``L = n_layers`` (LightGCN), or ``Â^L X`` alone
+    (``combination='last'``); ``L = 0`` returns X.
+
+    ``transpose`` is ``Âᵀ`` for the backward pass; None means ``graph`` is symmetric, as
+    ``build_modal_graph`` makes it unless ``graph_symmetric`` is none or
+    ``graph_normalization`` is row_mean.
     """
     n_layers = integer_option("n_graph_layers", n_layers, 0, "0 disables the graph.")
     if n_layers == 0:
@@ -44,20 +58,27 @@ def propagate(graph: torch.Tensor, x: torch.Tensor, n_layers: int) -> torch.Tens
     with torch.autocast(device_type=x.device.type, enabled=False):
         total = layer = x.float()
         for _ in range(n_layers):
-            layer = _SymmetricSparseMM.apply(graph, layer)
+            layer = sparse_product(graph, graph if transpose is None else transpose, layer)
             total = total + layer
-        return total / (n_layers + 1)
+        return layer if combination == "last" else total / (n_layers + 1)
 
 
-class _SymmetricSparseMM(torch.autograd.Function):
-    """``graph @ x`` whose gradient reuses ``graph`` as its own transpose: torch's generic
-    CSR backward transposes the matrix on every call (benchmarks/README.md)."""
+def sparse_product(matrix: torch.Tensor, transpose: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``matrix @ x`` in float32 for any autocast precision, ``transpose`` = ``matrixᵀ``."""
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        return _SparseMM.apply(matrix, transpose, x.float())
+
+
+class _SparseMM(torch.autograd.Function):
+    """``graph @ x`` whose gradient multiplies by a stored ``graphᵀ`` (the graph itself when
+    symmetric): torch's generic CSR backward transposes the matrix on every call
+    (benchmarks/README.md)."""
 
     @staticmethod
-    def forward(ctx, graph, x):
-        ctx.graph = graph
+    def forward(ctx, graph, transpose, x):
+        ctx.transpose = transpose
         return torch.sparse.mm(graph, x)
 
     @staticmethod
     def backward(ctx, grad_out):
-        return None, torch.sparse.mm(ctx.graph, grad_out)
+        return None, None, torch.sparse.mm(ctx.transpose, grad_out)

@@ -12,21 +12,23 @@ from typing import Optional
 from recbole_mdsrec.graphs._options import choice_option, float_option, integer_option
 from recbole_mdsrec.graphs.behavior import WEIGHTINGS
 
-MODES = ("behavior_knn", "modal_knn", "behavior_weighted")
+MODES = ("behavior_knn", "modal_knn", "behavior_weighted", "intersect")
 SEARCHES = ("auto", "exact", "approximate")
 EDGE_WEIGHTS = ("binary", "similarity")
-SYMMETRIC = ("max", "mean")
+SYMMETRIC = ("max", "mean", "none")
+NORMALIZATIONS = ("symmetric", "row_mean")
 
 #: config option of each field
 OPTIONS = {
     "mode": "graph_mode", "k": "knn_k", "beta": "behavior_beta", "window": "behavior_window",
     "self_loop": "graph_self_loop", "edge_weight": "graph_edge_weight", "symmetric": "graph_symmetric",
     "search": "graph_search", "n_clusters": "graph_clusters", "n_probe": "graph_probe",
-    "weighting": "behavior_weighting",
+    "weighting": "behavior_weighting", "modal_candidates": "intersect_modal_k",
+    "behavior_candidates": "intersect_behavior_k", "normalization": "graph_normalization",
 }
 #: Fields added after graphs were first cached, at the value that builds the graph as before:
 #: left out of the cache key there, so existing caches still hit.
-NEUTRAL = {"weighting": "window"}
+NEUTRAL = {"weighting": "window", "modal_candidates": 25, "behavior_candidates": 3, "normalization": "symmetric"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ class GraphSpec:
     n_clusters: Optional[int] = None
     n_probe: Optional[int] = None
     weighting: str = "window"
+    modal_candidates: int = 25
+    behavior_candidates: int = 3
+    normalization: str = "symmetric"
 
     def __post_init__(self):
         choice_option("graph_mode", self.mode, MODES)
@@ -51,8 +56,13 @@ class GraphSpec:
         choice_option("graph_symmetric", self.symmetric, SYMMETRIC)
         choice_option("graph_search", self.search, SEARCHES)
         choice_option("behavior_weighting", self.weighting, WEIGHTINGS)
+        choice_option("graph_normalization", self.normalization, NORMALIZATIONS)
         object.__setattr__(self, "k", integer_option("knn_k", self.k, 0, "set it to e.g. 10."))
         object.__setattr__(self, "window", integer_option("behavior_window", self.window, 1, "set it to e.g. 3."))
+        object.__setattr__(self, "modal_candidates", integer_option(
+            "intersect_modal_k", self.modal_candidates, 1, "set it to e.g. 25."))
+        object.__setattr__(self, "behavior_candidates", integer_option(
+            "intersect_behavior_k", self.behavior_candidates, 0, "set it to e.g. 3."))
         object.__setattr__(self, "beta", float_option("behavior_beta", self.beta, "it weighs the behaviour term, e.g. 1.0."))
         if self.n_clusters is not None:
             integer_option("graph_clusters", self.n_clusters, 1, "or null to pick about sqrt(number of items).")
@@ -66,6 +76,11 @@ class GraphSpec:
     @property
     def uses_behavior(self) -> bool:
         return self.mode != "modal_knn"
+
+    @property
+    def is_symmetric(self) -> bool:
+        """Whether the normalised graph equals its transpose (propagation's backward uses it)."""
+        return self.symmetric != "none" and self.normalization == "symmetric"
 
     def as_dict(self) -> dict:
         """The fields, less those at their neutral value (``NEUTRAL``): the cache-key settings."""

@@ -10,6 +10,7 @@ import torch
 from recbole.model.layers import TransformerEncoder
 from torch import nn
 
+from recbole_mdsrec.models.interest_centres import InterestCentreStream
 from recbole_mdsrec.models.options import choice
 
 
@@ -40,11 +41,19 @@ class ReadoutSpec:
     center: str
     n_interests: int
     init_std: float
+    temperature: float = 1.0
+
+    CENTERS = ("mean", "last", "prototypes", "clusters")
 
     @classmethod
     def from_config(cls, config) -> "ReadoutSpec":
-        center = choice(config, "ica_center", InterestCentralizedReadout.CENTERS)
-        return cls(center, config["n_interests"], config["initializer_range"])
+        center = choice(config, "ica_center", cls.CENTERS)
+        return cls(center, config["n_interests"], config["initializer_range"], config["interest_temperature"])
+
+    @property
+    def clustered(self) -> bool:
+        """Centres from k-means clusters of the features, in every layer (``interest_centres.py``)."""
+        return self.center == "clusters"
 
 
 class InterestCentralizedReadout(nn.Module):
@@ -55,8 +64,6 @@ class InterestCentralizedReadout(nn.Module):
     The centre ``c`` is the masked mean of the outputs, the last output, or attention over
     ``n_interests`` learned prototypes queried by the masked mean.
     """
-
-    CENTERS = ("mean", "last", "prototypes")
 
     def __init__(self, hidden_size: int, spec: ReadoutSpec, layer_norm_eps: float):
         super().__init__()
@@ -93,7 +100,9 @@ class InterestCentralizedReadout(nn.Module):
 
 class SequenceBranch(nn.Module):
     """One user model over a sequence of item tokens: positions, a causal Transformer, and
-    the ICA read-out (or, without one, the last position's output as SASRec uses it)."""
+    the ICA read-out (or, without one, the last position's output as SASRec uses it). With
+    clustered centres (``ica_center: clusters``) the read-out is the centre stream's
+    (``interest_centres.py``), given the centres at each call."""
 
     def __init__(self, spec: EncoderSpec, max_seq_length: int, readout: ReadoutSpec | None = None):
         super().__init__()
@@ -110,15 +119,30 @@ class SequenceBranch(nn.Module):
             hidden_act=spec.hidden_act,
             layer_norm_eps=spec.layer_norm_eps,
         )
-        self.readout = None if readout is None else InterestCentralizedReadout(spec.hidden_size, readout, spec.layer_norm_eps)
+        self.readout = None
+        self.centre_stream = None
+        if readout is not None and readout.clustered:
+            self.centre_stream = InterestCentreStream(spec, readout.temperature)
+        elif readout is not None:
+            self.readout = InterestCentralizedReadout(spec.hidden_size, readout, spec.layer_norm_eps)
 
     def forward(self, tokens: torch.Tensor, attention_mask: torch.Tensor, valid: torch.Tensor,
                 last_index: torch.Tensor) -> torch.Tensor:
         """tokens [B, L, d], the causal mask, validity [B, L], last valid positions [B] -> user [B, d]."""
+        return self.encode(tokens, attention_mask, valid, last_index)[1]
+
+    def encode(self, tokens: torch.Tensor, attention_mask: torch.Tensor, valid: torch.Tensor,
+               last_index: torch.Tensor, centres: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """As ``forward``, with the interest centres [C, d] when clustered (None: no centre
+        stream) -> (the last valid output [B, d], the user vector [B, d])."""
         positions = torch.arange(tokens.size(1), device=tokens.device)
         hidden = self.dropout(self.layer_norm(tokens + self.position_embedding(positions)))
+        at_last = torch.arange(tokens.size(0), device=tokens.device), last_index
+        if self.centre_stream is not None and centres is not None:
+            outputs, centred = self.centre_stream(hidden, self.encoder.layer, attention_mask, valid, centres)
+            return outputs[at_last], centred[at_last]
         outputs = self.encoder(hidden, attention_mask, output_all_encoded_layers=False)[-1]  # [B, L, d]
-        last = outputs[torch.arange(outputs.size(0), device=outputs.device), last_index]
+        last = outputs[at_last]
         if self.readout is None:
-            return last
-        return self.readout(outputs, valid, last)
+            return last, last
+        return last, self.readout(outputs, valid, last)

@@ -46,6 +46,16 @@ def summarize(outcome, metrics: list[str]) -> Summary:
     return Summary(per_seed, {m: p[0] for m, p in pairs.items()}, {m: p[1] for m, p in pairs.items()})
 
 
+def _valid_means(outcome, metrics: list[str]) -> dict[str, float]:
+    """The validation metrics' means over the successful seeds (for screening on validation)."""
+    means = {}
+    for m in metrics:
+        values = [row[f"valid_{m}"] for row in outcome.ok_rows if row.get(f"valid_{m}") is not None]
+        if values:
+            means[m] = stats.mean_std(values)[0]
+    return means
+
+
 def metric_names(outcomes) -> list[str]:
     names = {c[len("test_"):] for o in outcomes for row in o.ok_rows for c in row if c.startswith("test_")}
     return sorted(names, key=metric_sort_key)
@@ -161,6 +171,7 @@ def build_report(outcomes, info: ReportInfo, per_user=None) -> tuple[str, dict]:
                      "means": {m: None if math.isnan(v) else v for m, v in summaries[o.label].means.items()}
                      if o.label in summaries else {},
                      "stds": summaries[o.label].stds if o.label in summaries else {},
+                     "valid_means": _valid_means(o, metrics),
                      "error": o.error} for o in outcomes],
         "verdicts": verdicts,  # metric -> better / worse / no difference / not counted -> labels; None untested
     }

@@ -18,10 +18,48 @@ from recbole_mdsrec.text_tables import render_table
 SUMMARY_METRICS = ("ndcg@10", "recall@10")
 
 
-def load_comparisons(results_root: Path) -> dict[str, dict]:
-    """dataset -> its comparison's summary.json (the ablation folders are not comparisons)."""
-    return {path.parent.name: json.loads(path.read_text())
-            for path in sorted(Path(results_root).glob("*/summary.json"))}
+def load_comparisons(results_root: Path, ablation: bool = False) -> dict[str, dict]:
+    """dataset -> its comparison's summary.json (``ablation``: its ablation's, under ``ablation/``)."""
+    pattern = "*/ablation/summary.json" if ablation else "*/summary.json"
+    return {(path.parent.parent if ablation else path.parent).name: json.loads(path.read_text())
+            for path in sorted(Path(results_root).glob(pattern))}
+
+
+def validation_ranks(comparisons: dict[str, dict], metric: str) -> dict[str, dict[str, tuple[float, int]]]:
+    """dataset -> label -> (validation mean of ``metric``, its rank there; 1 = best)."""
+    ranks = {}
+    for dataset, comparison in comparisons.items():
+        values = {e["label"]: e.get("valid_means", {}).get(metric) for e in comparison["entries"]}
+        values = {label: v for label, v in values.items() if v is not None}
+        order = sorted(values, key=lambda label: -values[label])
+        ranks[dataset] = {label: (values[label], order.index(label) + 1) for label in values}
+    return ranks
+
+
+def build_screening(comparisons: dict[str, dict], command: str, metric: str = "ndcg@10") -> str:
+    """Each entry's validation ``metric`` per dataset with its rank, and its mean rank over
+    the datasets it ran on: the screening that picks a default (test metrics choose nothing)."""
+    ranks = validation_ranks(comparisons, metric)
+    datasets = list(comparisons)
+    labels = list(dict.fromkeys(label for by_label in ranks.values() for label in by_label))
+
+    def mean_rank(label):
+        held = [ranks[d][label][1] for d in datasets if label in ranks[d]]
+        return sum(held) / len(held), len(held)
+
+    rows = []
+    for label in sorted(labels, key=lambda label: (-mean_rank(label)[1], mean_rank(label)[0])):
+        cells = [f"{ranks[d][label][0]:.4f} ({ranks[d][label][1]})" if label in ranks[d] else "—" for d in datasets]
+        average, count = mean_rank(label)
+        rows.append([label, *cells, f"{average:.2f} ({count} of {len(datasets)})"])
+    shown = display_metric(metric)
+    lines = ["# Screening on validation", "",
+             f"Written by `{command}` from each dataset's `ablation/summary.json`; nothing is retrained. "
+             f"Each cell: validation {shown}, mean over the seeds run, and its rank among the entries of "
+             "that dataset (1 = best). Test metrics are not read. Rows: most datasets first, then by mean rank.", ""]
+    lines += [f"- {d}: `{c['command']}`, seeds {', '.join(map(str, c['seeds']))}" for d, c in comparisons.items()]
+    lines += ["", render_table(["Entry", *datasets, "Mean rank (datasets)"], rows)]
+    return "\n".join(lines) + "\n"
 
 
 def _cell(entry: dict | None, metric: str) -> str:
