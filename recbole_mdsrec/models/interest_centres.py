@@ -14,7 +14,8 @@ Differences from the reference code, each its evident intent: centres attend to 
 position (the code's mask is a triangle over (centre, position) and ignores padding); the
 assignment is deterministic at evaluation (the code draws noise then too); each centre block
 has its own attention and feed-forward weights (the code reuses the sequence layer's
-attention), and RecBole's post-LN feed-forward block stands for the code's residual Conv1d.
+attention), and RecBole's post-LN feed-forward block stands for the code's residual Conv1d,
+at the code's width (hidden → hidden: ``inner_size`` is the sequence layers' alone).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class InterestCentreStream(nn.Module):
         super().__init__()
         self.temperature = temperature
         self.layers = nn.ModuleList(
-            CentreLayer(spec.hidden_size, spec.inner_size, spec.n_heads, spec.hidden_dropout_prob,
+            CentreLayer(spec.hidden_size, spec.hidden_size, spec.n_heads, spec.hidden_dropout_prob,
                         spec.attn_dropout_prob, spec.hidden_act, spec.layer_norm_eps)
             for _ in range(spec.n_layers))
         self.norm = nn.LayerNorm(spec.hidden_size, eps=spec.layer_norm_eps)
