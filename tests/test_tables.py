@@ -378,6 +378,26 @@ def test_a_run_the_grid_left_unfinished_goes_on_from_its_last_epoch(mm_config, t
 
 
 @pytest.mark.shared_data
+def test_a_training_state_of_other_code_is_set_aside_not_resumed(mm_config, tmp_path, monkeypatch):
+    grid = GridSpec([Entry("SASRec")], MM_SLICE, [1], tmp_path / "results", 1,
+                    [GRID_YAML], {**mm_config, "MAX_ITEM_LIST_LENGTH": 10, "epochs": 2})
+    state = interrupted_after_first_epoch(Grid(grid).run, monkeypatch)
+    written = torch.load(state, weights_only=True)
+    torch.save({**written, "code_version": "0123456789ab"}, state)  # as if the code changed since
+
+    resumed = []
+
+    def tracking_run(request):
+        resumed.append(request.resume)
+        return runner.run_request(request)
+
+    (outcome,) = Grid(grid, run_fn=tracking_run).run()
+    assert resumed == [None] and outcome.ok_rows[0]["epochs"] == 2  # trained afresh, both epochs
+    kept = state.with_name(state.name + ".0123456789ab")
+    assert kept.is_file() and not state.exists()
+
+
+@pytest.mark.shared_data
 def test_runs_train_side_by_side_in_their_own_processes(mm_config, tmp_path):
     import os
 
@@ -400,7 +420,7 @@ def test_each_run_records_the_commit_it_ran_from(tmp_path):
 
     from pathlib import Path
 
-    from recbole_mdsrec.tables.store import code_version
+    from recbole_mdsrec.provenance import code_version
 
     REPO_ROOT = Path(__file__).resolve().parents[1]
 

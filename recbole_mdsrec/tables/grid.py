@@ -36,9 +36,10 @@ from recbole_mdsrec.tables.plan import (
     tuning_failed,
 )
 from recbole_mdsrec.tables.progress import Progress
-from recbole_mdsrec.tables.store import RunStore, code_version
+from recbole_mdsrec.provenance import code_version
+from recbole_mdsrec.tables.store import RunStore
 from recbole_mdsrec.tables.tuning import describe
-from recbole_mdsrec.training.checkpoints import latest_training_state
+from recbole_mdsrec.training.checkpoints import latest_training_state, set_aside, training_state_code
 from recbole_mdsrec.training.runner import run_request
 
 LOG = logging.getLogger(__name__)
@@ -147,6 +148,13 @@ class Grid:
         left unfinished goes on from its last epoch."""
         run_dir = Path(run.config["checkpoint_dir"]) / "grid" / f"{self.spec.dataset}-{run.hash}"
         state = latest_training_state(run_dir)
+        written_by = None if state is None else training_state_code(state)
+        if state is not None and written_by not in (None, self.code_version):
+            # Other code may build other weights: set the state aside (kept) and start afresh.
+            aside = set_aside(state, written_by)
+            LOG.info("%s: the interrupted run's training state was written by code %s, this is %s: "
+                     "starting afresh (the state is kept as %s)", where, written_by, self.code_version, aside)
+            state = None
         if state is not None:
             LOG.info("%s: going on from the interrupted run's training state %s", where, state)
         return dataclasses.replace(run.request, overrides={**run.request.overrides, "checkpoint_dir": str(run_dir)},

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import csv
 import io
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from recbole_mdsrec import __version__
 from recbole_mdsrec.files import exclusive_lock, write_text_atomically
 from recbole_mdsrec.metrics import metric_sort_key
 
@@ -37,31 +35,6 @@ def _parse(column: str, text: str):
     if column in FLOAT_COLUMNS or column.startswith(METRIC_PREFIXES):
         return float(text)
     return text
-
-
-#: What decides a run's numbers besides its config (results/ and docs do not).
-CODE_PATHS = ("recbole_mdsrec", "properties", "run.py", "setup.cfg", "constraints.txt")
-
-
-def code_version() -> str:
-    """The commit the code ran from (``+changes`` if tracked files under ``CODE_PATHS``
-    differ from it): a config hash does not see code. Outside a git checkout (an installed
-    package), the package's version."""
-    checkout = Path(__file__).resolve().parents[2]
-    installed = f"recbole-mdsrec {__version__}"
-    if not (checkout / "setup.cfg").is_file():
-        return installed
-
-    def git(*args) -> str:
-        return subprocess.run(["git", "-C", str(checkout), *args], capture_output=True, text=True,
-                              check=True).stdout.strip()
-
-    try:
-        commit = git("rev-parse", "--short=12", "HEAD")
-        changed = bool(git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS))
-    except (OSError, subprocess.CalledProcessError):
-        return installed
-    return commit + ("+changes" if changed else "")
 
 
 def label_of(model: str, variant: str | None) -> str:

@@ -33,6 +33,7 @@ import torch
 
 from recbole_mdsrec.errors import DataError
 from recbole_mdsrec.files import atomic_write
+from recbole_mdsrec.provenance import code_version
 from recbole_mdsrec.schema import (
     LEGACY_VERSION,
     SCHEMA_VERSION,
@@ -62,6 +63,18 @@ def latest_training_state(folder) -> Path | None:
     """The newest ``<checkpoint>.last`` in ``folder``, if any."""
     states = sorted(Path(folder).glob(f"*.pth{LAST_SUFFIX}"), key=lambda p: p.stat().st_mtime)
     return states[-1] if states else None
+
+
+def training_state_code(path) -> str | None:
+    """The code version that wrote a training state (None: written before states recorded it)."""
+    return load_checkpoint(path).get("code_version")
+
+
+def set_aside(state: Path, written_by: str) -> Path:
+    """Rename a training state so that ``latest_training_state`` no longer finds it; nothing is deleted."""
+    aside = state.with_name(f"{state.name}.{written_by.replace('+', '-').replace(' ', '-')}")
+    os.replace(state, aside)
+    return aside
 
 
 def atomic_torch_save(obj, path) -> None:
@@ -103,6 +116,7 @@ def save_training_state(trainer, train_data, epoch: int, timing: dict | None = N
         "train_loss_dict": {int(e): float(loss) for e, loss in trainer.train_loss_dict.items()},
         "best_checkpoint": trainer.saved_model_file,
         "timing": dict(timing or {}),
+        "code_version": code_version(),
         "rng": {
             "torch": torch.get_rng_state(),
             "numpy": {"kind": numpy_kind, "keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
