@@ -319,6 +319,13 @@ def test_command_line_grid_and_ablation(tmp_path, monkeypatch):
     assert (tmp_path / "trials" / DATASET / "table.md").is_file()
     assert [c for c in failing.calls if c[0] == "SASRec"] == [], "the main table's SASRec run is reused, not retrained"
     assert "GRU4Rec" in (folder / "table.md").read_text()
+    failing.calls.clear()
+    assert cli.main(["--model=SASRec,MDSRec", f"--dataset={DATASET}", "--seeds=3", "--table_only", "--gpu_id="]) == 0
+    assert failing.calls == []  # nothing trained: seed 3 is left out
+    table = (folder / "table.md").read_text()
+    assert f"Command: `python run.py --model=SASRec,MDSRec --dataset={DATASET} --seeds=3 --gpu_id=`" in table
+    assert "**State: partial.** 4 of 6 runs have results" in table
+    assert ["SASRec", *markdown_tables(table)[0][1][1:-1], "2/3"] == markdown_tables(table)[0][1]
     args, rest = cli.build_parser().parse_known_args(["--model=SASRec", "--seed=3"])
     assert rest == ["--seed=3"] and cli.resolve_mode(args) == "train"  # a config option, not --seeds
 

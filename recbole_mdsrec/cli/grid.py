@@ -31,6 +31,8 @@ def add_arguments(group) -> None:
     group.add_argument("--results_dir", default=None,
                        help="folder of the grid's results, one sub-folder per dataset (default $MDSREC_RESULTS_ROOT, "
                        "else results/); a scratch folder keeps trial grids out of the committed tables")
+    group.add_argument("--table_only", action="store_true",
+                       help="train nothing: write the table from the runs already recorded (a grid still running)")
     group.add_argument("--grid_config", default=None,
                        help="yaml of settings shared by every model of a grid ('' for none; default: the plugin's grid.yaml)")
 
@@ -111,7 +113,7 @@ def main(args, overrides: dict, argv: list[str]) -> int:
     files, grid_keys = grid_files(args.grid_config, split_files(args.config_files))
     comparison_folder = roots.results_root(args.results_dir) / dataset
     folder = comparison_folder / "ablation" if ablation else comparison_folder
-    command = shlex.join(["python", "run.py", *argv])
+    command = shlex.join(["python", "run.py", *(a for a in argv if a != "--table_only")])
 
     _show_progress()
     tuning = ProcessTuning.command_line()
@@ -123,7 +125,7 @@ def main(args, overrides: dict, argv: list[str]) -> int:
     main_folder = roots.results_root() / dataset
     reuse = [other_folder, *([main_folder, main_folder / "ablation"] if main_folder != comparison_folder else [])]
     spec = GridSpec(entries, dataset, seeds, folder, budget, files, overrides, reuse_dirs=reuse, jobs=jobs,
-                    tuning=tuning)
+                    tuning=tuning, train=not args.table_only)
     try:
         outcomes = Grid(spec).run()
     except KeyboardInterrupt:  # the grid has said what is kept and how to go on
@@ -132,6 +134,7 @@ def main(args, overrides: dict, argv: list[str]) -> int:
         title=f"{'Ablation of ' + ', '.join(models) if ablation else 'Comparison'} on {dataset}",
         command=command, seeds=seeds, budget=budget, shared_keys=[*grid_keys, *overrides],
         reference=reference.label if reference else None, others="preset" if ablation else "baseline",
+        planned_runs=len(entries) * len(seeds),
     )
     table = write_report(outcomes, info, folder)
     print("\n" + table.read_text())

@@ -94,17 +94,22 @@ class Grid:
         """Rows of every run the plans lead to (config hash -> row)."""
         rows: dict[str, dict] = {}
         running: dict[str, tuple[PlannedRun, float]] = {}
+        not_trained: set[str] = set()  # runs left out under train=False
         failed_tuning: set[str] = set()
         with self._executor() as executor:
             while True:
                 free = len(running) < executor.slots
-                ready = [run for plan in plans for run in next_runs(plan, rows) if free and run.hash not in running]
+                ready = [run for plan in plans for run in next_runs(plan, rows)
+                         if free and run.hash not in running and run.hash not in not_trained]
                 if ready:
                     run = ready[0]  # one at a time: a finished row may change what is ready
                     where = progress.next(f"{run.entry.label}, seed {run.seed}" + self._stage(plans, run))
                     known = self._known_row(run, where)
                     if known is not None:
                         rows[run.hash] = known
+                    elif not self.spec.train:
+                        LOG.info("%s: not finished yet, left out of the table", where)
+                        not_trained.add(run.hash)
                     else:
                         LOG.info("%s; %s", where, progress.timing())
                         running[run.hash] = (run, self.clock())

@@ -47,6 +47,7 @@ class GridSpec:
     # the ablation's `full` preset is MDSRec exactly as the comparison ran it.
     reuse_dirs: list[Path] = field(default_factory=list)
     jobs: int = 1  # runs trained at once, each in its own process
+    train: bool = True  # False: only the runs already recorded (a table of a grid still running)
     tuning: ProcessTuning = ProcessTuning()  # applied in each run's process when jobs > 1
 
 

@@ -28,6 +28,7 @@ class ReportInfo:
     shared_keys: list[str] = field(default_factory=list)  # options the grid sets for every entry
     reference: str | None = None  # the label the others are compared with
     others: str = "baseline"      # what the others are called: baseline, preset
+    planned_runs: int | None = None  # entries x seeds; more than the finished runs = a partial table
 
 
 @dataclass
@@ -139,9 +140,14 @@ def build_report(outcomes, info: ReportInfo, per_user=None) -> tuple[str, dict]:
                      *(f"{_percent(stats.relative_improvement(ref.means[m], others[best_other[m]].means[m]))} "
                        f"(vs {best_other[m]})" for m in metrics), ""])
         comparison, verdicts = _comparison(info, metrics, ref, others, outcomes, per_user)
+    finished = sum(len(o.ok_rows) for o in outcomes)
+    state = ([f"**State: partial.** {finished} of {info.planned_runs} runs have results; the grid goes on with "
+              "the command above, and the table is written again from every finished run.", ""]
+             if info.planned_runs is not None and finished < info.planned_runs else [])
     lines = [
         f"# {info.title}", "",
         f"Command: `{info.command}`", "",
+        *state,
         f"Test results: mean ± sample standard deviation (ddof=1) over {len(info.seeds)} seed(s) ({seeds}); "
         "**bold** is the best mean, <u>underlined</u> the second. "
         f"Every entry ran under the same settings: {_settings(info, outcomes)}. "
