@@ -30,6 +30,8 @@ PLUGIN_MODELS: dict[str, str] = {
     "FDSA": "recbole_mdsrec.models.fdsa:FDSA",
     "UniSRec": "recbole_mdsrec.models.unisrec:UniSRec",
     "SGP4SR": "recbole_mdsrec.models.sgp4sr:SGP4SR",
+    "MISSRec": "recbole_mdsrec.models.missrec:MISSRec",
+    "MMMLP": "recbole_mdsrec.models.mmmlp:MMMLP",
 }
 
 # A plugin model that needs a trainer of its own: model name -> import path of a RecBole

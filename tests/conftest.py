@@ -17,7 +17,8 @@ import scipy.sparse as sp
 import torch
 
 from helpers import (
-    HM_SLICE, MM_SLICE, N_ITEMS, fast_options, read_hm_slice, read_ml100k_ratings, with_padding, write_ratings,
+    CODES_SLICE, HM_SLICE, MM_SLICE, N_ITEMS, fast_options, read_codes_slice, read_hm_slice, read_ml100k_ratings,
+    with_padding, write_ratings,
 )
 from recbole_mdsrec import roots
 from recbole_mdsrec.graphs.behavior import cooccurrence
@@ -45,7 +46,7 @@ def shared_root() -> Path:
 @pytest.fixture(autouse=True)
 def _shared_data_is_marked(request):
     """A test that reaches the shared data through a fixture must be marked ``shared_data``."""
-    reads = {"shared_root", "ml100k_slice", "mm_slice", "hm_slice", "sequences", "modal", "behavior"}
+    reads = {"shared_root", "ml100k_slice", "mm_slice", "hm_slice", "codes_slice", "sequences", "modal", "behavior"}
     if reads & set(request.fixturenames) and request.node.get_closest_marker("shared_data") is None:
         pytest.fail(f"{request.node.nodeid} reads ../shared/datasets; mark it with @pytest.mark.shared_data")
 
@@ -116,6 +117,20 @@ def hm_slice(shared_root, tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(prepare.DATASETS, HM_SLICE, prepare.DatasetSpec("hm", read_hm_slice))
         prepare.prepare_dataset(HM_SLICE, shared_root / "raw", root, kcore=3, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def codes_slice(shared_root, tmp_path_factory) -> Path:
+    """A small real Amazon Instruments dataset (its first 300 users, the published split kept)
+    whose image and text are semantic-ID codes, one-hot per level, prepared by the plugin's
+    own pipeline. Returns the data_path holding ``codes-slice/``."""
+    from recbole_mdsrec.data import prepare
+
+    root = tmp_path_factory.mktemp("codesdata")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(prepare.DATASETS, CODES_SLICE, prepare.DatasetSpec("amazon-instruments", read_codes_slice, kcore=1))
+        prepare.prepare_dataset(CODES_SLICE, shared_root / "raw", root, kcore=1, progress=False)
     return root
 
 

@@ -15,6 +15,8 @@ from recbole_mdsrec.graphs.behavior import cooccurrence
 MM_SLICE = "ml-mm-slice"
 HM_SLICE = "hm-slice"
 HM_SLICE_CUSTOMERS = 80  # ~150 items: the real encoders take ~0.1 s an item on 2 cores
+CODES_SLICE = "codes-slice"
+CODES_SLICE_USERS = 300
 N_ITEMS = 1683  # MovieLens-100K's ids 1..1682 and the padding id 0
 
 # Small models and quiet logs, so that a test trains in seconds on 2 cores.
@@ -46,6 +48,20 @@ def read_hm_slice(raw_dir: Path):
     inter = raw.interactions
     first = inter["user_id"].unique()[:HM_SLICE_CUSTOMERS]
     return dataclasses.replace(raw, interactions=inter[inter["user_id"].isin(first)].reset_index(drop=True))
+
+
+def read_codes_slice(raw_dir: Path):
+    """The real Amazon Instruments data (image and text as semantic-ID codes) restricted to its
+    first users, with their published validation and test items."""
+    from recbole_mdsrec.data.prepare import DATASETS
+    from recbole_mdsrec.data.raw import FixedSplit
+
+    raw = DATASETS["amazon-instruments"].reader(raw_dir)
+    inter = raw.interactions
+    first = set(inter["user_id"].unique()[:CODES_SLICE_USERS])
+    split = FixedSplit({u: i for u, i in raw.split.valid.items() if u in first},
+                       {u: i for u, i in raw.split.test.items() if u in first}, raw.split.source)
+    return dataclasses.replace(raw, interactions=inter[inter["user_id"].isin(first)].reset_index(drop=True), split=split)
 
 
 def build_model(model: str, config_dict: dict, dataset: str = MM_SLICE):

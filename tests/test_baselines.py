@@ -1,5 +1,6 @@
-"""The feature-aware baselines (GRU4RecF, SASRecF, FDSA) and UniSRec on real MovieLens and
-H&M slices with real features, and the names of RecBole's own versions."""
+"""The feature-aware baselines (GRU4RecF, SASRecF, FDSA, MISSRec, MMMLP) and UniSRec on real
+MovieLens, H&M (dense features) and Amazon (semantic-ID codes) slices, and the names of
+RecBole's own versions."""
 
 from pathlib import Path
 
@@ -8,15 +9,17 @@ import torch
 import yaml
 from torch import nn
 
-from helpers import HM_SLICE, MM_SLICE, build_model
+from helpers import CODES_SLICE, HM_SLICE, MM_SLICE, build_model
 from recbole_mdsrec import registry
 from recbole_mdsrec.config import Config
 from recbole_mdsrec.training.runner import run
 
 pytestmark = pytest.mark.shared_data
 
-FEATURE_MODELS = ("GRU4RecF", "SASRecF", "FDSA")
+FEATURE_MODELS = ("GRU4RecF", "SASRecF", "FDSA", "MISSRec", "MMMLP")
 MODELS = (*FEATURE_MODELS, "UniSRec")
+# the items' own features are candidates' features too: their column moves for every user
+FEATURE_CANDIDATES = {"MISSRec"}
 TRAIN_BATCHES = 2
 SMALL_BATCHES = {"train_batch_size": 256}  # a CPU step costs ~0.5 s at 512 on a busy 2-core machine
 
@@ -29,6 +32,14 @@ def ml_config(mm_config) -> dict:
 @pytest.fixture
 def hm_config(ml_config, hm_slice) -> dict:
     return {**ml_config, "data_path": str(hm_slice)}
+
+
+@pytest.fixture
+def codes_config(ml_config, codes_slice) -> dict:
+    return {**ml_config, "data_path": str(codes_slice)}
+
+
+CONFIG_OF = {MM_SLICE: "ml_config", HM_SLICE: "hm_config", CODES_SLICE: "codes_config"}
 
 
 def _train_a_few_batches(model, train_data) -> list[float]:
@@ -56,10 +67,10 @@ def _assert_predict_matches_full_sort(model, batch):
     assert torch.allclose(pointwise, full[torch.arange(len(batch)), batch[model.ITEM_ID]], atol=1e-5)
 
 
-@pytest.mark.parametrize("dataset", [MM_SLICE, HM_SLICE])
+@pytest.mark.parametrize("dataset", [MM_SLICE, HM_SLICE, CODES_SLICE])
 @pytest.mark.parametrize("name", MODELS)
 def test_trains_and_predict_matches_full_sort(name, dataset, request):
-    options = request.getfixturevalue("ml_config" if dataset == MM_SLICE else "hm_config")
+    options = request.getfixturevalue(CONFIG_OF[dataset])
     _, (train, _, _), model = build_model(name, options, dataset)
     assert type(model) is registry.get_model(name) and type(model).__module__.startswith("recbole_mdsrec.")
     losses = _train_a_few_batches(model, train)
@@ -83,20 +94,73 @@ def test_runner_trains_one_epoch(hm_config):
 
 @pytest.mark.parametrize("name", FEATURE_MODELS)
 def test_feature_aware_scores_follow_the_features(name, ml_config):
-    """Changing one item's image features moves exactly the users whose sequence holds it."""
+    """Changing one item's image features moves exactly the users whose sequence holds it
+    (and, where features make the candidates, that item's own score for every user)."""
     _, (train, _, _), model = build_model(name, ml_config)
     model.eval()
     batch = next(iter(train))
     item = int(batch[model.ITEM_SEQ][0, 0])
     holds = (batch[model.ITEM_SEQ] == item).any(dim=1)
     assert not holds.all(), "the batch must have users without the item"
+    others = torch.arange(model.n_items) != item
     features = model.modal_items.features("image")
     with torch.no_grad():
         before = model.full_sort_predict(batch)
         features[item] += 5.0 * torch.randn_like(features[item])
+        model.train(False)  # drop item vectors a model keeps across evaluation batches
         after = model.full_sort_predict(batch)
     assert not torch.allclose(before[holds], after[holds], atol=1e-4)
-    assert torch.equal(before[~holds], after[~holds])
+    assert torch.equal(before[~holds][:, others], after[~holds][:, others])
+    own_column_moves = not torch.allclose(before[~holds][:, item], after[~holds][:, item], atol=1e-6)
+    assert own_column_moves == (name in FEATURE_CANDIDATES)
+
+
+@pytest.mark.parametrize("name", ["MISSRec", "MMMLP"])
+def test_gradients_reach_every_part_and_never_the_frozen_features(name, codes_config):
+    _, (train, _, _), model = build_model(name, codes_config, CODES_SLICE)
+    model.train()
+    model.calculate_loss(next(iter(train))).backward()
+    for parameter_name, parameter in model.named_parameters():
+        if "missing" in parameter_name:  # the vector of items lacking a modality: none in this slice lack one
+            continue
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, parameter_name
+    for buffer_name, buffer in model.named_buffers():
+        assert not buffer.requires_grad and buffer.grad is None, buffer_name
+
+
+def test_missrec_interests_are_the_sets_of_their_items_clusters(codes_config):
+    _, (train, _, _), model = build_model("MISSRec", codes_config, CODES_SLICE)
+    clusters = model.interests
+    n_vectors = sum(int(model.modal_items.mask(m)[1:].sum()) for m in model.modalities)
+    assert clusters.centroids.shape == (1 + -(-n_vectors // 2), model.hidden_size)  # ceil(0.5 T) + padding row
+    modal = model.modal_vectors().detach()
+    for m, lookup in zip(model.modalities, clusters.lookup):
+        items = torch.nonzero(model.modal_items.mask(m)).squeeze(1)
+        items = items[items != 0]
+        # each item's cluster is its nearest centroid
+        distances = torch.cdist(modal[model.modalities.index(m), items], clusters.centroids[1:])
+        assert (lookup[items] - 1 == distances.argmin(1)).float().mean() > 0.99
+    batch = next(iter(train))
+    ids, valid = clusters.interest_set(batch[model.ITEM_SEQ])
+    for row in range(5):
+        seq = batch[model.ITEM_SEQ][row]
+        expected = set(clusters.lookup[:, seq[seq != 0]].flatten().tolist()) - {0}
+        assert set(ids[row][valid[row]].tolist()) == expected and int(valid[row].sum()) == len(expected)
+    before = clusters.centroids.clone()
+    with torch.no_grad():
+        model.modal_items.projections["text"].net.weight.mul_(2.0)
+    model.before_train_epoch(1)  # the trainer re-clusters before each epoch
+    assert not torch.equal(before, clusters.centroids)
+
+
+def test_mmmlp_modal_layers_feed_each_application_into_the_next(ml_config):
+    _, (train, _, _), once = build_model("MMMLP", {**ml_config, "modal_layers": 1})
+    _, _, twice = build_model("MMMLP", {**ml_config, "modal_layers": 2})
+    twice.load_state_dict(once.state_dict())
+    branch_once, branch_twice = once.modal_branches["text"].eval(), twice.modal_branches["text"].eval()
+    x = torch.randn(3, once.max_seq_length, once.hidden_size)
+    with torch.no_grad():
+        torch.testing.assert_close(branch_twice(x), branch_once.block(branch_once(x)))
 
 
 def test_bpr_option_trains(ml_config):

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from helpers import fast_options, interrupted_after_first_epoch, table_rows
+from recbole_mdsrec import registry
 from recbole_mdsrec.cli import run as cli
 from recbole_mdsrec.errors import DataError
 from recbole_mdsrec.schema import SCHEMA_VERSION
@@ -158,7 +159,7 @@ def test_resume_needs_a_training_state_not_a_best_checkpoint(trained):
         runner.run(resume=reference.checkpoint)
 
 
-@pytest.mark.parametrize("model", ["MDSRec", "GRU4RecF", "SASRecF", "FDSA", "UniSRec"])
+@pytest.mark.parametrize("model", sorted(registry.PLUGIN_MODELS))
 def test_every_plugin_model_reloads_from_its_checkpoint_alone(mm_slice, tmp_path, model):
     """The checkpoint's own config rebuilds data, features and graphs; the reloaded model
     reproduces the test metrics of the run that saved it."""

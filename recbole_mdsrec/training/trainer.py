@@ -6,6 +6,8 @@ would get (``Trainer``, ``KGTrainer``, ...). What the subclass changes, and why:
 - checkpoints hold plain options (``training/checkpoints.py``), and every checkpoint load
   (the best model before testing, ``resume_checkpoint``) reads them with
   ``weights_only=True``: torch >= 2.6 refuses RecBole's pickled Config by default;
+- a model with a ``before_train_epoch(epoch)`` method has it called before each training
+  epoch (MISSRec re-clusters its interests there, as its reference trainer does);
 - each training epoch runs with autograd anomaly detection off (RecBole's ``sine.py``
   switches it on for the whole process at import, which makes every backward pass several
   times slower) and records its duration in ``epoch_seconds``;
@@ -77,6 +79,9 @@ class PluginTrainer:
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         start = time.perf_counter()
         loss_func = loss_func or self.model.calculate_loss
+        before_epoch = getattr(getattr(self.model, "module", self.model), "before_train_epoch", None)
+        if before_epoch is not None:
+            before_epoch(epoch_idx)
 
         def loss_in_precision(interaction):
             with self.precision.autocast():
