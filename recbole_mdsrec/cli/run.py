@@ -1,7 +1,7 @@
 """The command behind ``run.py``: RecBole's conventions, plugin and RecBole models.
 
-Three modes, said by ``--mode`` or by one rule: ``recommend`` with ``--recommend``;
-``grid`` when ``--model`` lists several models, or ``--seeds`` or ``--variant=all`` is given
+Four modes, said by ``--mode`` or by one rule: ``recommend`` with ``--recommend``;
+``export`` with ``--export=FORMAT``; ``grid`` when ``--model`` lists several models, or ``--seeds`` or ``--variant=all`` is given
 (what one run cannot be); ``train`` otherwise. An option of another mode is refused with
 the mode it belongs to, never read as a wish to switch modes.
 """
@@ -17,8 +17,10 @@ from recbole_mdsrec.launch import ProcessTuning
 from recbole_mdsrec.metrics import metric_sort_key
 from recbole_mdsrec.text_tables import render_table
 
-MODES = ("train", "grid", "recommend")
-RECOMMEND_OPTIONS = ("checkpoint", "user", "sequence")
+MODES = ("train", "grid", "recommend", "export")
+RECOMMEND_OPTIONS = ("user", "sequence")
+EXPORT_OPTIONS = ("out",)
+CHECKPOINT_MODES = ("recommend", "export")  # the modes that read --checkpoint
 DISTRIBUTED_OPTIONS = ("nproc", "world_size", "ip", "port", "group_offset")
 
 
@@ -31,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(e.g. --epochs=5 --learning_rate=0.001).",
     )
     parser.add_argument("--mode", choices=MODES, default=None,
-                        help="train (one run), grid (models x seeds, a table) or recommend; default: "
-                        "grid for several models, --seeds or --variant=all, recommend for --recommend, else train")
+                        help="train (one run), grid (models x seeds, a table), recommend or export; default: "
+                        "grid for several models, --seeds or --variant=all, recommend for --recommend, "
+                        "export for --export, else train")
     parser.add_argument("--model", "-m", default="MDSRec", help="model name, or several, comma-separated, for a grid (default: MDSRec)")
     parser.add_argument("--dataset", "-d", default=None, help="dataset name (default: ml-100k-mm)")
     parser.add_argument("--config_files", default=None,
@@ -43,9 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="continue an interrupted training from its <checkpoint>.last state")
     group = parser.add_argument_group("recommend (--recommend, the same as --mode=recommend)")
     group.add_argument("--recommend", action="store_true", help="print top-k items (--topk=N) for --user or --sequence")
-    group.add_argument("--checkpoint", default=None, metavar="PATH", help="trained model to recommend from")
+    group.add_argument("--checkpoint", default=None, metavar="PATH", help="trained model to recommend from (or to export)")
     group.add_argument("--user", default=None, help="user token")
     group.add_argument("--sequence", default=None, help="item tokens, oldest first, comma-separated")
+    group = parser.add_argument_group("export (--export=FORMAT, the same as --mode=export)")
+    group.add_argument("--export", default=None, choices=("onnx", "torchscript"),
+                       help="write --checkpoint as a stand-alone top-k scorer (--topk=N items) into --out")
+    group.add_argument("--out", default=None, metavar="DIR", help="folder of the exported scorer")
     grid_command.add_arguments(parser.add_argument_group("grid (side-by-side tables)"))
     group = parser.add_argument_group("distributed training of one run (RecBole's options)")
     group.add_argument("--nproc", type=int, default=None, help="processes to start on this machine (default 1)")
@@ -61,17 +68,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def resolve_mode(args) -> str:
     """The mode of a command line (see the module docstring)."""
-    implied = "recommend" if args.recommend else \
+    if args.recommend and args.export:
+        raise ConfigError("--recommend and --export are two modes. Fix: drop one of them.")
+    implied = "recommend" if args.recommend else "export" if args.export else \
         "grid" if ("," in args.model or args.seeds is not None or args.variant == "all") else "train"
     mode = args.mode or implied
     if args.recommend and mode != "recommend":
         raise ConfigError(f"--recommend contradicts --mode={mode}. Fix: drop one of them.")
+    if args.export and mode != "export":
+        raise ConfigError(f"--export contradicts --mode={mode}. Fix: drop one of them.")
+    if args.checkpoint and mode not in CHECKPOINT_MODES:
+        raise ConfigError(f"--checkpoint is read by --recommend and --export, but this command runs --mode={mode}. "
+                          "Fix: add --recommend or --export=onnx, or drop --checkpoint (to go on training: --resume).")
     if mode == "train" and implied == "grid":
         raise ConfigError("--mode=train runs one model once, but the command names a grid (several models, "
                           "--seeds or --variant=all). Fix: drop --mode=train, or name one model and --seed=N.")
     misplaced = {
         "grid": [f"--{name}" for name in grid_command.OPTIONS if getattr(args, name) is not None],
         "recommend": [f"--{name}" for name in RECOMMEND_OPTIONS if getattr(args, name) is not None],
+        "export": [f"--{name}" for name in EXPORT_OPTIONS if getattr(args, name) is not None],
         "train": [f"--{name}" for name in DISTRIBUTED_OPTIONS if getattr(args, name) is not None]
         + (["--resume"] if args.resume else []),
     }
@@ -160,6 +175,19 @@ def recommend_command(args, overrides: dict) -> int:
     return 0
 
 
+def export_command(args, overrides: dict) -> int:
+    topk = recommend_topk(overrides)
+    if not args.checkpoint or not args.out:
+        raise ConfigError("--export needs --checkpoint=PATH and --out=DIR. Fix: e.g. python run.py --export=onnx "
+                          "--checkpoint=saved/MDSRec-....pth --out=exported/mdsrec --topk=10")
+    from recbole_mdsrec.training.export import export_scorer
+
+    exported = export_scorer(args.checkpoint, args.out, args.export, topk)
+    print(f"Wrote {exported.model_file} (top {topk} of a padded sequence), {exported.items_file.name} "
+          f"and {exported.manifest_file.name} to {exported.folder}/")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     args, rest = build_parser().parse_known_args(argv)
 
@@ -168,6 +196,8 @@ def main(argv: list[str]) -> int:
         mode = resolve_mode(args)
         if mode == "recommend":
             return recommend_command(args, overrides)
+        if mode == "export":
+            return export_command(args, overrides)
         if mode == "grid":
             return grid_command.main(args, overrides, argv)
         return train_command(args, overrides)

@@ -68,16 +68,28 @@ class Recommender:
             )
         return np.array([self.dataset.token2id(field, t) for t in item_tokens])
 
+    def title(self, item_token: str) -> str:
+        return self._titles.get(item_token, "")
+
+    def padded(self, histories: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each history's most recent ``MAX_ITEM_LIST_LENGTH`` items, right-padded with 0 as
+        RecBole feeds them: (item_seq [B, L], item_seq_len [B])."""
+        max_len = self.config["MAX_ITEM_LIST_LENGTH"]
+        item_seq = torch.zeros(len(histories), max_len, dtype=torch.long)
+        lengths = torch.zeros(len(histories), dtype=torch.long)
+        for row, history in enumerate(histories):
+            recent = history[-max_len:]
+            item_seq[row, : len(recent)] = torch.as_tensor(recent)
+            lengths[row] = len(recent)
+        return item_seq, lengths
+
     @torch.no_grad()
     def recommend(self, history: np.ndarray, topk: int = 10) -> list[Recommendation]:
         """The ``topk`` best items after ``history`` (item ids, oldest first), history excluded."""
-        max_len = self.config["MAX_ITEM_LIST_LENGTH"]
-        recent = history[-max_len:]
-        item_seq = torch.zeros(1, max_len, dtype=torch.long)
-        item_seq[0, : len(recent)] = torch.as_tensor(recent)
+        item_seq, lengths = self.padded([history])
         interaction = Interaction({
             self.model.ITEM_SEQ: item_seq,
-            self.model.ITEM_SEQ_LEN: torch.tensor([len(recent)]),
+            self.model.ITEM_SEQ_LEN: lengths,
             self.dataset.uid_field: torch.zeros(1, dtype=torch.long),
         }).to(self.config["device"])
         scores = self.model.full_sort_predict(interaction).view(-1).cpu()
@@ -86,7 +98,7 @@ class Recommender:
         top = torch.topk(scores, min(topk, int(torch.isfinite(scores).sum())))
         tokens = self.dataset.field2id_token[self.dataset.iid_field]
         return [
-            Recommendation(rank + 1, str(tokens[i]), self._titles.get(str(tokens[i]), ""), float(score))
+            Recommendation(rank + 1, str(tokens[i]), self.title(str(tokens[i])), float(score))
             for rank, (i, score) in enumerate(zip(top.indices.tolist(), top.values.tolist()))
         ]
 
