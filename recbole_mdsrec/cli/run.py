@@ -1,7 +1,7 @@
 """The command behind ``run.py``: RecBole's conventions, plugin and RecBole models.
 
-Four modes, said by ``--mode`` or by one rule: ``recommend`` with ``--recommend``;
-``export`` with ``--export=FORMAT``; ``grid`` when ``--model`` lists several models, or ``--seeds`` or ``--variant=all`` is given
+Five modes, said by ``--mode`` or by one rule: ``recommend`` with ``--recommend``;
+``explain`` with ``--explain``; ``export`` with ``--export=FORMAT``; ``grid`` when ``--model`` lists several models, or ``--seeds`` or ``--variant=all`` is given
 (what one run cannot be); ``train`` otherwise. An option of another mode is refused with
 the mode it belongs to, never read as a wish to switch modes.
 """
@@ -17,10 +17,11 @@ from recbole_mdsrec.launch import ProcessTuning
 from recbole_mdsrec.metrics import metric_sort_key
 from recbole_mdsrec.text_tables import render_table
 
-MODES = ("train", "grid", "recommend", "export")
-RECOMMEND_OPTIONS = ("user", "sequence")
+MODES = ("train", "grid", "recommend", "explain", "export")
+RECOMMEND_OPTIONS = ("sequence",)
 EXPORT_OPTIONS = ("out",)
-CHECKPOINT_MODES = ("recommend", "export")  # the modes that read --checkpoint
+CHECKPOINT_MODES = ("recommend", "explain", "export")  # the modes that read --checkpoint
+USER_MODES = ("recommend", "explain")  # the modes that read --user
 DISTRIBUTED_OPTIONS = ("nproc", "world_size", "ip", "port", "group_offset")
 
 
@@ -53,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--export", default=None, choices=("onnx", "torchscript"),
                        help="write --checkpoint as a stand-alone top-k scorer (--topk=N items) into --out")
     group.add_argument("--out", default=None, metavar="DIR", help="folder of the exported scorer")
+    group = parser.add_argument_group("explain (--explain, the same as --mode=explain)")
+    group.add_argument("--explain", action="store_true",
+                       help="for --checkpoint and --user: each recommendation's score per modality, the attention over "
+                       "the history, graph neighbours; a table, and a PNG (--picture=PATH)")
+    group.add_argument("--picture", default=None, metavar="PATH", help="where --explain draws (default explain-<user>.png)")
     grid_command.add_arguments(parser.add_argument_group("grid (side-by-side tables)"))
     group = parser.add_argument_group("distributed training of one run (RecBole's options)")
     group.add_argument("--nproc", type=int, default=None, help="processes to start on this machine (default 1)")
@@ -68,9 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def resolve_mode(args) -> str:
     """The mode of a command line (see the module docstring)."""
-    if args.recommend and args.export:
-        raise ConfigError("--recommend and --export are two modes. Fix: drop one of them.")
-    implied = "recommend" if args.recommend else "export" if args.export else \
+    chosen = [flag for flag, on in (("--recommend", args.recommend), ("--explain", args.explain),
+                                    ("--export", args.export)) if on]
+    if len(chosen) > 1:
+        raise ConfigError(f"{' and '.join(chosen)} are different modes. Fix: keep one of them.")
+    implied = "recommend" if args.recommend else "explain" if args.explain else "export" if args.export else \
         "grid" if ("," in args.model or args.seeds is not None or args.variant == "all") else "train"
     mode = args.mode or implied
     if args.recommend and mode != "recommend":
@@ -78,8 +86,13 @@ def resolve_mode(args) -> str:
     if args.export and mode != "export":
         raise ConfigError(f"--export contradicts --mode={mode}. Fix: drop one of them.")
     if args.checkpoint and mode not in CHECKPOINT_MODES:
-        raise ConfigError(f"--checkpoint is read by --recommend and --export, but this command runs --mode={mode}. "
-                          "Fix: add --recommend or --export=onnx, or drop --checkpoint (to go on training: --resume).")
+        raise ConfigError(f"--checkpoint is read by --recommend, --explain and --export, but this command runs "
+                          f"--mode={mode}. Fix: add one of them, or drop --checkpoint (to go on training: --resume).")
+    if args.user and mode not in USER_MODES:
+        raise ConfigError(f"--user is read by --recommend and --explain, but this command runs --mode={mode}. "
+                          "Fix: add --recommend or --explain, or drop --user.")
+    if args.picture and mode != "explain":
+        raise ConfigError(f"--picture is drawn by --explain, but this command runs --mode={mode}. Fix: drop it.")
     if mode == "train" and implied == "grid":
         raise ConfigError("--mode=train runs one model once, but the command names a grid (several models, "
                           "--seeds or --variant=all). Fix: drop --mode=train, or name one model and --seed=N.")
@@ -175,6 +188,23 @@ def recommend_command(args, overrides: dict) -> int:
     return 0
 
 
+def explain_command(args, overrides: dict) -> int:
+    topk = recommend_topk(overrides)
+    if not args.checkpoint or not args.user:
+        raise ConfigError("--explain needs --checkpoint=PATH and --user=TOKEN. Fix: e.g. python run.py --explain "
+                          "--checkpoint=saved/MDSRec-....pth --user=42 --topk=10")
+    from recbole_mdsrec.training.explain import Explainer, draw_explanation, format_explanation, item_images
+    from recbole_mdsrec.training.recommend import Recommender
+
+    recommender = Recommender(args.checkpoint, dataset=args.dataset)
+    explanation = Explainer(recommender).explain(args.user, topk)
+    print(format_explanation(explanation))
+    picture = draw_explanation(explanation, args.picture or f"explain-{args.user}.png",
+                               item_images(recommender.config["dataset"]))
+    print(f"\nDrawn to {picture.path}")
+    return 0
+
+
 def export_command(args, overrides: dict) -> int:
     topk = recommend_topk(overrides)
     if not args.checkpoint or not args.out:
@@ -198,6 +228,8 @@ def main(argv: list[str]) -> int:
             return recommend_command(args, overrides)
         if mode == "export":
             return export_command(args, overrides)
+        if mode == "explain":
+            return explain_command(args, overrides)
         if mode == "grid":
             return grid_command.main(args, overrides, argv)
         return train_command(args, overrides)

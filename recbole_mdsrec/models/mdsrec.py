@@ -252,6 +252,45 @@ class MDSRec(SequentialRecommender):
         users = torch.stack([e[1] for e in encoded], dim=1)
         return self.fusion(users, last)
 
+    # --- explanations ---------------------------------------------------------------------
+
+    def term_names(self) -> list[str]:
+        """The names of the score's terms (``Fusion``), in order."""
+        if self.fusion.kind == "id_space":
+            return ["id (fused)", *(self.spaces[t] for t in self.fusion.modal_terms)]
+        return list(self.spaces)
+
+    def score_terms(self, interaction) -> torch.Tensor:
+        """Each term's part of every item's score, ``w_t ⟨q_t, K_t,i⟩``: [B, T, n_items]; the
+        terms sum to ``full_sort_predict`` (to float rounding)."""
+        items = self.item_vectors()
+        query, weights = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], items)
+        return torch.einsum("btd,ntd->btn", query * weights.unsqueeze(-1), self.term_candidates(items))
+
+    def history_attention(self, interaction) -> dict[str, torch.Tensor]:
+        """Per space with an ICA read-out, its weights over the sequence's positions [B, L]."""
+        item_seq, item_seq_len = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
+        tokens = self.item_vectors().tokens
+        mask, valid = self.get_attention_mask(item_seq), item_seq != 0
+        weights = {}
+        for s, (space, branch) in enumerate(zip(self.spaces, self.branches)):
+            attention = branch.history_attention(tokens[:, s][item_seq], mask, valid, item_seq_len - 1)
+            if attention is not None:
+                weights[space] = attention
+        return weights
+
+    def graph_neighbours(self, item: int, n: int = 5) -> dict[str, list[int]]:
+        """Per modality, the ``n`` heaviest neighbours of ``item`` in its graph (itself left out)."""
+        if self.n_graph_layers == 0:
+            return {}
+        neighbours = {}
+        for m in self.modalities:
+            row = getattr(self, f"graph_{m}")[item].to_dense()
+            row[item] = 0
+            top = torch.topk(row, min(n, int((row > 0).sum())))
+            neighbours[m] = top.indices.tolist()
+        return neighbours
+
     def term_candidates(self, items: ItemSpaces) -> torch.Tensor:
         """The candidate table of each score term: [n_items, T, d]."""
         if self.fusion.kind != "id_space":

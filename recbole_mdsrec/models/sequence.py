@@ -90,10 +90,14 @@ class InterestCentralizedReadout(nn.Module):
         weights = torch.softmax(mean @ self.prototypes.t() * self.scale, dim=-1)  # [B, n_interests]
         return weights @ self.prototypes
 
-    def forward(self, outputs: torch.Tensor, valid: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+    def attention(self, outputs: torch.Tensor, valid: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+        """``a`` [B, L]: each valid position's weight in the read-out (padding 0)."""
         center = self.interest_center(outputs, valid, last)
         logits = torch.einsum("bd,bnd->bn", self.query(center), self.key(outputs)) * self.scale
-        weights = torch.softmax(logits.masked_fill(~valid, float("-inf")), dim=-1)  # [B, L]
+        return torch.softmax(logits.masked_fill(~valid, float("-inf")), dim=-1)
+
+    def forward(self, outputs: torch.Tensor, valid: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+        weights = self.attention(outputs, valid, last)  # [B, L]
         readout = torch.einsum("bn,bnd->bd", weights, self.value(outputs))
         return self.layer_norm(readout + last)
 
@@ -135,8 +139,7 @@ class SequenceBranch(nn.Module):
                last_index: torch.Tensor, centres: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """As ``forward``, with the interest centres [C, d] when clustered (None: no centre
         stream) -> (the last valid output [B, d], the user vector [B, d])."""
-        positions = torch.arange(tokens.size(1), device=tokens.device)
-        hidden = self.dropout(self.layer_norm(tokens + self.position_embedding(positions)))
+        hidden = self._hidden(tokens)
         at_last = torch.arange(tokens.size(0), device=tokens.device), last_index
         if self.centre_stream is not None and centres is not None:
             outputs, centred = self.centre_stream(hidden, self.encoder.layer, attention_mask, valid, centres)
@@ -146,3 +149,16 @@ class SequenceBranch(nn.Module):
         if self.readout is None:
             return last, last
         return last, self.readout(outputs, valid, last)
+
+    def _hidden(self, tokens: torch.Tensor) -> torch.Tensor:
+        positions = torch.arange(tokens.size(1), device=tokens.device)
+        return self.dropout(self.layer_norm(tokens + self.position_embedding(positions)))
+
+    def history_attention(self, tokens: torch.Tensor, attention_mask: torch.Tensor, valid: torch.Tensor,
+                          last_index: torch.Tensor) -> torch.Tensor | None:
+        """The ICA read-out's weights over the positions [B, L] (None: this branch has no such read-out)."""
+        if self.readout is None:
+            return None
+        outputs = self.encoder(self._hidden(tokens), attention_mask, output_all_encoded_layers=False)[-1]
+        last = outputs[torch.arange(tokens.size(0), device=tokens.device), last_index]
+        return self.readout.attention(outputs, valid, last)
