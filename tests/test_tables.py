@@ -14,6 +14,7 @@ import yaml
 
 from helpers import MM_SLICE, interrupted_after_first_epoch, markdown_tables
 from recbole_mdsrec import properties
+from recbole_mdsrec.cli import grid as grid_cli
 from recbole_mdsrec.cli import run as cli
 from recbole_mdsrec.schema import config_hash
 from recbole_mdsrec.tables import grid as grid_module
@@ -326,6 +327,10 @@ def test_command_line_grid_and_ablation(tmp_path, monkeypatch):
     assert f"Command: `python run.py --model=SASRec,MDSRec --dataset={DATASET} --seeds=3 --gpu_id=`" in table
     assert "**State: partial.** 4 of 6 runs have results" in table
     assert ["SASRec", *markdown_tables(table)[0][1][1:-1], "2/3"] == markdown_tables(table)[0][1]
+    failing.calls.clear()
+    assert cli.main(["--model=comparison", f"--dataset={DATASET}", "--table_only", "--gpu_id="]) == 0
+    models = [row[0] for row in markdown_tables((folder / "table.md").read_text())[0][1:-1]]
+    assert models == list(grid_cli.COMPARISON_MODELS) and failing.calls == []
     args, rest = cli.build_parser().parse_known_args(["--model=SASRec", "--seed=3"])
     assert rest == ["--seed=3"] and cli.resolve_mode(args) == "train"  # a config option, not --seeds
 

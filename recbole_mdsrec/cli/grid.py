@@ -19,6 +19,9 @@ from recbole_mdsrec.launch import ProcessTuning
 OPTIONS = ("seeds", "budget", "jobs", "results_dir", "grid_config")
 REFERENCE_MODEL = "MDSRec"
 REFERENCE_PRESET = "full"
+#: ``--model=comparison``: the paper's baselines, BERT4Rec and SGP4SR beside MDSRec, in table order.
+COMPARISON_MODELS = ("SASRec", "GRU4Rec", "BERT4Rec", "GRU4RecF", "SASRecF", "FDSA", "UniSRec", "MISSRec", "MMMLP",
+                     "SGP4SR", "MDSRec")
 
 
 def add_arguments(group) -> None:
@@ -95,6 +98,7 @@ def main(args, overrides: dict, argv: list[str]) -> int:
     from recbole_mdsrec.variants import variants_of
 
     models = [name.strip() for name in args.model.split(",") if name.strip()]
+    models = [m for name in models for m in (COMPARISON_MODELS if name == "comparison" else (name,))]
     ablation = args.variant == "all"
     if ablation:
         missing = [m for m in models if not variants_of(m)]

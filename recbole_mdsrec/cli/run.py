@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="train (one run), grid (models x seeds, a table), recommend or export; default: "
                         "grid for several models, --seeds or --variant=all, recommend for --recommend, "
                         "export for --export, else train")
-    parser.add_argument("--model", "-m", default="MDSRec", help="model name, or several, comma-separated, for a grid (default: MDSRec)")
+    parser.add_argument("--model", "-m", default="MDSRec", help="model name, or several, comma-separated, for a grid "
+                        "(default: MDSRec; 'comparison' = the eleven models of the comparison tables)")
     parser.add_argument("--dataset", "-d", default=None, help="dataset name (default: ml-100k-mm)")
     parser.add_argument("--config_files", default=None,
                         help="yaml files, comma- or space-separated, applied in order")
@@ -79,7 +80,8 @@ def resolve_mode(args) -> str:
     if len(chosen) > 1:
         raise ConfigError(f"{' and '.join(chosen)} are different modes. Fix: keep one of them.")
     implied = "recommend" if args.recommend else "explain" if args.explain else "export" if args.export else \
-        "grid" if ("," in args.model or args.seeds is not None or args.variant == "all") else "train"
+        "grid" if ("," in args.model or args.model == "comparison" or args.seeds is not None or args.variant == "all") \
+        else "train"
     mode = args.mode or implied
     if args.recommend and mode != "recommend":
         raise ConfigError(f"--recommend contradicts --mode={mode}. Fix: drop one of them.")
