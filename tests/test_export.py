@@ -86,6 +86,6 @@ def test_export_errors_name_the_option_and_the_fix(checkpoint, tmp_path, capsys)
     assert cli.main(["--export=onnx", f"--checkpoint={checkpoint}", f"--out={tmp_path}", "--topk=100000"]) == 2
     assert "--topk=100000" in capsys.readouterr().err
     assert cli.main(["--model=SASRec", f"--checkpoint={checkpoint}"]) == 2
-    assert "--checkpoint is read by --recommend and --export" in capsys.readouterr().err
+    assert "--checkpoint is read by --recommend, --explain and --export" in capsys.readouterr().err
     assert cli.main(["--export=onnx", f"--checkpoint={checkpoint}", f"--out={tmp_path / 'cli'}", "--topk=4"]) == 0
     assert "model.onnx" in capsys.readouterr().out and (tmp_path / "cli" / "model.onnx").stat().st_size > 1000
