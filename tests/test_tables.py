@@ -326,6 +326,8 @@ def test_command_line_grid_and_ablation(tmp_path, monkeypatch):
     table = (folder / "table.md").read_text()
     assert f"Command: `python run.py --model=SASRec,MDSRec --dataset={DATASET} --seeds=3 --gpu_id=`" in table
     assert "**State: partial.** 4 of 6 runs have results" in table
+    assert cli.main(["--model=SASRec,GRU4RecF", f"--dataset={DATASET}", "--table_only", "--gpu_id="]) == 0
+    assert ["GRU4RecF", "no results yet", "0/1"] == [c for c in markdown_tables((folder / "table.md").read_text())[0][2] if c]
     assert ["SASRec", *markdown_tables(table)[0][1][1:-1], "2/3"] == markdown_tables(table)[0][1]
     failing.calls.clear()
     assert cli.main(["--model=comparison", f"--dataset={DATASET}", "--table_only", "--gpu_id="]) == 0

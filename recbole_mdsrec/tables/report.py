@@ -130,7 +130,8 @@ def build_report(outcomes, info: ReportInfo, per_user=None) -> tuple[str, dict]:
             s = summaries[o.label]
             rows.append([o.label, *(_cell(s.means[m], s.stds[m], marks[m][o.label]) for m in metrics), done])
         else:
-            rows.append([o.label, f"failed: {o.error}", *[""] * (max(len(metrics), 1) - 1), done])
+            status = f"failed: {o.error}" if o.error else "no results yet"  # --table_only of a grid still running
+            rows.append([o.label, status, *[""] * (max(len(metrics), 1) - 1), done])
     ref = summaries.get(info.reference)
     others = {label: s for label, s in summaries.items() if label != info.reference}
     comparison, verdicts = [], None
