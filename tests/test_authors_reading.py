@@ -247,3 +247,14 @@ def test_sgp4sr_shares_one_encoder_and_trains_a_step(mm_config):
 def test_meaningless_switch_combinations_are_refused(mm_config, options, message):
     with pytest.raises(ConfigError, match=message):
         build_model("MDSRec", {**mm_config, **options})
+
+
+def test_learned_id_space_weights_start_as_a_plain_sum_and_train(mm_config):
+    options = {**mm_config, **variant_overrides("MDSRec", "authors"), "fusion_weights": None, "aux_losses": False}
+    _, (train, _, _), model = build_model("MDSRec", options)
+    assert torch.equal(model.fusion.space_weights(), torch.ones(3))
+    batch = next(iter(train))
+    model.calculate_loss(batch).backward()
+    assert model.fusion.learned.grad is not None and model.fusion.learned.grad.abs().sum() > 0
+    query, weights = _parts(model, batch)[1:]
+    assert query.shape[1] == 1 and torch.equal(weights, torch.ones(len(batch), 1))  # the fused term alone
