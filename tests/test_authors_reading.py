@@ -258,3 +258,17 @@ def test_learned_id_space_weights_start_as_a_plain_sum_and_train(mm_config):
     assert model.fusion.learned.grad is not None and model.fusion.learned.grad.abs().sum() > 0
     query, weights = _parts(model, batch)[1:]
     assert query.shape[1] == 1 and torch.equal(weights, torch.ones(len(batch), 1))  # the fused term alone
+
+
+def test_centre_attention_over_the_history_is_a_distribution_over_valid_positions(authors):
+    _, model, batch = authors
+    model.eval()
+    with torch.no_grad():
+        attention = model.history_attention(batch)
+    assert set(attention) == {"image", "text"}  # the ID space has no centres
+    valid = batch[model.ITEM_SEQ] != 0
+    for weights in attention.values():
+        torch.testing.assert_close(weights.sum(1), torch.ones(len(batch)))
+        assert (weights[~valid] == 0).all() and (weights >= 0).all()
+    assert not torch.allclose(attention["image"], attention["text"])
+

@@ -42,6 +42,12 @@ class CrossAttention(nn.Module):
         batch, length, width = x.shape
         return x.view(batch, length, self.n_heads, width // self.n_heads).transpose(1, 2)
 
+    def weights(self, queries: torch.Tensor, sequence: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """The attention of each query over the positions, averaged over the heads: [B, C, L]."""
+        q, k = self._heads(self.query(queries)), self._heads(self.key(sequence))
+        logits = q @ k.transpose(-1, -2) / q.size(-1) ** 0.5  # [B, heads, C, L]
+        return torch.softmax(logits.masked_fill(~valid[:, None, None, :], float("-inf")), dim=-1).mean(1)
+
     def forward(self, queries: torch.Tensor, sequence: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         mask = valid[:, None, None, :]  # [B, 1, 1, L]: every head and centre sees the valid positions
         context = F.scaled_dot_product_attention(
@@ -83,6 +89,21 @@ class InterestCentreStream(nn.Module):
         if self.training:
             return F.gumbel_softmax(logits, tau=self.temperature)
         return torch.softmax(logits / self.temperature, dim=-1)
+
+    def history_attention(self, hidden: torch.Tensor, sequence_layers: nn.ModuleList, attention_mask: torch.Tensor,
+                          valid: torch.Tensor, centres: torch.Tensor, last_index: torch.Tensor) -> torch.Tensor:
+        """How the last position's centre term weighs the history: ``Σ_c p_last,c · a_c`` with
+        ``a_c`` centre c's attention over the positions in the last layer: [B, L], summing to 1."""
+        assign = self.assignment(hidden, centres)[torch.arange(hidden.size(0), device=hidden.device), last_index]
+        stream = centres.unsqueeze(0).expand(hidden.size(0), -1, -1)
+        x = hidden
+        for depth, (sequence_layer, centre_layer) in enumerate(zip(sequence_layers, self.layers)):
+            if depth == len(self.layers) - 1:
+                weights = centre_layer.attention.weights(centre_layer.norm(stream), x, valid)  # [B, C, L]
+                return torch.einsum("bc,bcl->bl", assign, weights)
+            stream = centre_layer(stream, x, valid)
+            x = sequence_layer(x, attention_mask)
+        raise ValueError("the centre stream has no layer")
 
     def forward(self, hidden: torch.Tensor, sequence_layers: nn.ModuleList, attention_mask: torch.Tensor,
                 valid: torch.Tensor, centres: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -268,13 +268,13 @@ class MDSRec(SequentialRecommender):
         return torch.einsum("btd,ntd->btn", query * weights.unsqueeze(-1), self.term_candidates(items))
 
     def history_attention(self, interaction) -> dict[str, torch.Tensor]:
-        """Per space with an ICA read-out, its weights over the sequence's positions [B, L]."""
+        """Per space with an ICA read-out or interest centres, its weights over the sequence's positions [B, L]."""
         item_seq, item_seq_len = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
         tokens = self.item_vectors().tokens
         mask, valid = self.get_attention_mask(item_seq), item_seq != 0
         weights = {}
-        for s, (space, branch) in enumerate(zip(self.spaces, self.branches)):
-            attention = branch.history_attention(tokens[:, s][item_seq], mask, valid, item_seq_len - 1)
+        for s, (space, branch, centres) in enumerate(zip(self.spaces, self.branches, self.interest_centres(tokens))):
+            attention = branch.history_attention(tokens[:, s][item_seq], mask, valid, item_seq_len - 1, centres)
             if attention is not None:
                 weights[space] = attention
         return weights

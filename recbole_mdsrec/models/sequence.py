@@ -155,8 +155,12 @@ class SequenceBranch(nn.Module):
         return self.dropout(self.layer_norm(tokens + self.position_embedding(positions)))
 
     def history_attention(self, tokens: torch.Tensor, attention_mask: torch.Tensor, valid: torch.Tensor,
-                          last_index: torch.Tensor) -> torch.Tensor | None:
-        """The ICA read-out's weights over the positions [B, L] (None: this branch has no such read-out)."""
+                          last_index: torch.Tensor, centres: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The read-out's weights over the positions [B, L]: the ICA read-out's, or with clustered
+        centres the last position's centre term's (None: this branch has neither)."""
+        if self.centre_stream is not None and centres is not None:
+            return self.centre_stream.history_attention(self._hidden(tokens), self.encoder.layer, attention_mask, valid,
+                                                        centres, last_index)
         if self.readout is None:
             return None
         outputs = self.encoder(self._hidden(tokens), attention_mask, output_all_encoded_layers=False)[-1]
