@@ -18,11 +18,17 @@ from recbole_mdsrec.metrics import metric_sort_key
 from recbole_mdsrec.text_tables import render_table
 
 MODES = ("train", "grid", "recommend", "explain", "export")
-RECOMMEND_OPTIONS = ("sequence",)
-EXPORT_OPTIONS = ("out",)
-CHECKPOINT_MODES = ("recommend", "explain", "export")  # the modes that read --checkpoint
-USER_MODES = ("recommend", "explain")  # the modes that read --user
 DISTRIBUTED_OPTIONS = ("nproc", "world_size", "ip", "port", "group_offset")
+MODE_FLAGS = {"recommend": "--recommend", "explain": "--explain", "export": "--export"}  # a mode's own flag
+#: option -> the modes that read it; anywhere else it is refused, never read as a wish to switch modes
+OPTION_MODES = {
+    **{name: ("grid",) for name in (*grid_command.OPTIONS, "table_only")},
+    **{name: ("train",) for name in (*DISTRIBUTED_OPTIONS, "resume")},
+    "sequence": ("recommend",), "user": ("recommend", "explain"), "checkpoint": ("recommend", "explain", "export"),
+    "picture": ("explain",), "out": ("export",),
+}
+#: what else to say in the fix for a misplaced option
+OPTION_HINTS = {"checkpoint": " (to go on training: --resume)"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,43 +81,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 def resolve_mode(args) -> str:
     """The mode of a command line (see the module docstring)."""
-    chosen = [flag for flag, on in (("--recommend", args.recommend), ("--explain", args.explain),
-                                    ("--export", args.export)) if on]
+    chosen = [flag for mode, flag in MODE_FLAGS.items() if getattr(args, mode)]
     if len(chosen) > 1:
         raise ConfigError(f"{' and '.join(chosen)} are different modes. Fix: keep one of them.")
-    implied = "recommend" if args.recommend else "explain" if args.explain else "export" if args.export else \
-        "grid" if ("," in args.model or args.model == "comparison" or args.seeds is not None or args.variant == "all") \
-        else "train"
+    flagged = next((mode for mode in MODE_FLAGS if getattr(args, mode)), None)
+    implied = flagged or (
+        "grid" if ("," in args.model or args.model == "comparison" or args.seeds is not None or args.variant == "all")
+        else "train")
     mode = args.mode or implied
-    if args.recommend and mode != "recommend":
-        raise ConfigError(f"--recommend contradicts --mode={mode}. Fix: drop one of them.")
-    if args.export and mode != "export":
-        raise ConfigError(f"--export contradicts --mode={mode}. Fix: drop one of them.")
-    if args.checkpoint and mode not in CHECKPOINT_MODES:
-        raise ConfigError(f"--checkpoint is read by --recommend, --explain and --export, but this command runs "
-                          f"--mode={mode}. Fix: add one of them, or drop --checkpoint (to go on training: --resume).")
-    if args.user and mode not in USER_MODES:
-        raise ConfigError(f"--user is read by --recommend and --explain, but this command runs --mode={mode}. "
-                          "Fix: add --recommend or --explain, or drop --user.")
-    if args.picture and mode != "explain":
-        raise ConfigError(f"--picture is drawn by --explain, but this command runs --mode={mode}. Fix: drop it.")
+    if flagged is not None and mode != flagged:
+        raise ConfigError(f"{MODE_FLAGS[flagged]} contradicts --mode={mode}. Fix: drop one of them.")
     if mode == "train" and implied == "grid":
         raise ConfigError("--mode=train runs one model once, but the command names a grid (several models, "
                           "--seeds or --variant=all). Fix: drop --mode=train, or name one model and --seed=N.")
-    misplaced = {
-        "grid": [f"--{name}" for name in grid_command.OPTIONS if getattr(args, name) is not None],
-        "recommend": [f"--{name}" for name in RECOMMEND_OPTIONS if getattr(args, name) is not None],
-        "export": [f"--{name}" for name in EXPORT_OPTIONS if getattr(args, name) is not None],
-        "train": [f"--{name}" for name in DISTRIBUTED_OPTIONS if getattr(args, name) is not None]
-        + (["--resume"] if args.resume else []),
-    }
-    for owner, options in misplaced.items():
-        if owner != mode and options:
-            raise ConfigError(
-                f"{', '.join(options)} belong(s) to --mode={owner}, but this command runs --mode={mode}. "
-                f"Fix: add --mode={owner}" + (" (a grid of one model: --mode=grid --model=NAME)" if owner == "grid" else "")
-                + f", or drop {', '.join(options)}."
-            )
+    for name, modes in OPTION_MODES.items():
+        if getattr(args, name) not in (None, False) and mode not in modes:
+            readers = [MODE_FLAGS.get(m, f"--mode={m}") for m in modes]
+            said = readers[0] if len(readers) == 1 else f"{', '.join(readers[:-1])} and {readers[-1]}"
+            add = f"add {readers[0]}" if len(readers) == 1 else "add one of them"
+            if modes == ("grid",):
+                add += " (a grid of one model: --mode=grid --model=NAME)"
+            raise ConfigError(f"--{name} is read by {said}, but this command runs --mode={mode}. "
+                              f"Fix: {add}{OPTION_HINTS.get(name, '')}, or drop --{name}.")
     return mode
 
 
