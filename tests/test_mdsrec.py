@@ -122,3 +122,25 @@ def test_training_lowers_loss_and_beats_popularity(mm_config):
     losses = mdsrec.train_losses
     assert losses[-1] < losses[0]
     assert mdsrec.best_valid_result["ndcg@10"] > pop.best_valid_result["ndcg@10"]
+
+
+def test_cooccurrence_is_built_once_per_split_and_shared(mm_config, monkeypatch):
+    from recbole_mdsrec.graphs import modal
+    from recbole_mdsrec.graphs.behavior import cooccurrence
+    from recbole_mdsrec.graphs.spec import GraphSpec
+
+    options = {**mm_config, "id_branch": True, "behavior_weighting": "inverse_distance"}
+    config, (loader, _, _), model = build_model("MDSRec", options)
+    train = loader.dataset
+    spec = GraphSpec(weighting="inverse_distance", window=config["behavior_window"])
+    expected = cooccurrence(train.training_sequences(), train.item_num, window=spec.window, weighting=spec.weighting)
+
+    def rebuilt(*args, **kwargs):
+        raise AssertionError("the co-occurrence was rebuilt although its cache holds it")
+
+    monkeypatch.setattr(modal, "cooccurrence", rebuilt)
+    cached = modal.training_cooccurrence(train, spec)
+    assert (cached != expected).nnz == 0
+    # A second model on the same split (another seed of a grid) reads the smoothing and graphs from the cache.
+    again = build_model("MDSRec", {**options, "seed": 12})[2]
+    assert torch.equal(again.id_smoothing.to_dense(), model.id_smoothing.to_dense())

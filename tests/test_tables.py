@@ -180,6 +180,34 @@ def test_two_grids_sharing_a_folder_keep_each_others_runs(tmp_path):
     assert not list(folder.glob("*.tmp")) and not list(folder.glob(".*.tmp"))
 
 
+def test_per_user_metrics_are_stored_compressed_and_plain_files_still_read(tmp_path):
+    import gzip
+    import numpy as np
+
+    store = RunStore(tmp_path / "results")
+    row = run_row("SASRec", 1, 0.5, 0.3)
+    values = np.array([0.0, 1 / 3, 0.630929753571], dtype=np.float32)
+    per_user = {"valid": {"user": np.array(["7", "3", "12"]), "ndcg@10": values},
+                "test": {"user": np.array(["3", "12"]), "ndcg@10": values[1:]}}
+    store.record(row, {"model": "SASRec"}, per_user)
+    path = store.per_user_path("SASRec", "", row["config_hash"])
+    assert path.name.endswith(".csv.gz")
+    first = path.read_bytes()
+    store.record(row, {"model": "SASRec"}, per_user)
+    assert path.read_bytes() == first  # no timestamp inside: the same run writes the same bytes
+
+    def read_back():
+        stored = store.per_user(row)
+        assert stored["valid"]["user"].tolist() == ["7", "3", "12"] and stored["test"]["user"].tolist() == ["3", "12"]
+        assert np.array_equal(stored["valid"]["ndcg@10"], values)  # float32 round-trips exactly
+        assert np.array_equal(stored["test"]["ndcg@10"], values[1:])  # the user a split did not score is absent
+
+    read_back()
+    path.with_suffix("").write_bytes(gzip.decompress(path.read_bytes()))  # as a run kept before the compression
+    path.unlink()
+    read_back()
+
+
 def test_ablation_reuses_the_comparisons_mdsrec_runs(tmp_path):
     comparison = tmp_path / "results"
     Grid(spec(tmp_path, models=("MDSRec",)), run_fn=FakeRuns()).run()
@@ -351,7 +379,7 @@ def test_two_models_end_to_end_on_the_real_slice(mm_config, tmp_path):
         assert config["seed"] == 1 and config["MAX_ITEM_LIST_LENGTH"] == 10 and config["model"] == o.label
         # every user's metrics are kept, keyed by the dataset's user tokens, and average to the run's
         stored = RunStore(grid.out_dir).per_user(row)
-        assert (grid.out_dir / "per_user" / f"{o.label}-{row['config_hash']}.csv").is_file()
+        assert (grid.out_dir / "per_user" / f"{o.label}-{row['config_hash']}.csv.gz").is_file()
         assert row["epoch_cap"] == 1
         for split in ("valid", "test"):
             users = stored[split]["user"]

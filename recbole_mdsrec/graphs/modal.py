@@ -1,4 +1,5 @@
-"""A dataset's modal item graph (RGC), built from its training split and cached on disk."""
+"""A dataset's modal item graphs (RGC) and its co-occurrence matrix, built from its training
+split and cached on disk."""
 
 from __future__ import annotations
 
@@ -25,21 +26,34 @@ def modal_graph(train_dataset, modality: str, spec: GraphSpec) -> torch.Tensor:
     key = graph_cache_key(features, mask, _sequences_fingerprint(sequences), {"modality": modality, **spec.as_dict()})
 
     def build():
-        behavior = cooccurrence(sequences, train_dataset.item_num, window=spec.window, weighting=spec.weighting) if spec.uses_behavior else None
+        behavior = training_cooccurrence(train_dataset, spec) if spec.uses_behavior else None
         return build_modal_graph(features, mask, behavior, spec)
 
-    config = train_dataset.config
-    cache_dir = Path(config["graph_cache_dir"] or Path(config["data_path"]) / ".graph_cache")
-    return to_torch_sparse(load_or_build(cache_dir, key, build))
+    return to_torch_sparse(load_or_build(_cache_dir(train_dataset.config), key, build))
 
 
 def behavior_smoothing(train_dataset, spec: GraphSpec) -> torch.Tensor:
     """``C̃``, the row-L2-normalised co-occurrence of the training split (weighted as
     ``spec.weighting`` and ``spec.window`` say), torch sparse CSR [n_items, n_items]: the
-    ID branch's smoothing of the ID embeddings. Cheap to build, so not cached."""
+    ID branch's smoothing of the ID embeddings."""
+    return to_torch_sparse(row_l2_normalised(training_cooccurrence(train_dataset, spec)))
+
+
+def training_cooccurrence(train_dataset, spec: GraphSpec):
+    """``B``, the co-occurrence of the training split weighted as ``spec.weighting`` and
+    ``spec.window`` say (scipy CSR [n_items, n_items]), cached beside the graphs: every graph
+    of a behaviour mode and the ID branch's smoothing share it, and the inverse-distance
+    weighting visits every pair of positions of a sequence, so it is built once per split."""
     sequences = train_dataset.training_sequences()
-    counts = cooccurrence(sequences, train_dataset.item_num, window=spec.window, weighting=spec.weighting)
-    return to_torch_sparse(row_l2_normalised(counts))
+    settings = {"matrix": "cooccurrence", "n_items": int(train_dataset.item_num),
+                "window": spec.window, "weighting": spec.weighting}
+    key = graph_cache_key(np.empty(0, dtype=np.float32), None, _sequences_fingerprint(sequences), settings)
+    return load_or_build(_cache_dir(train_dataset.config), key,
+                         lambda: cooccurrence(sequences, train_dataset.item_num, window=spec.window, weighting=spec.weighting))
+
+
+def _cache_dir(config) -> Path:
+    return Path(config["graph_cache_dir"] or Path(config["data_path"]) / ".graph_cache")
 
 
 def _sequences_fingerprint(sequences: list[np.ndarray]) -> bytes:

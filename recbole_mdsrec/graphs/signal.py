@@ -20,8 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from recbole_mdsrec.graphs.behavior import cooccurrence
-from recbole_mdsrec.graphs.modal import modal_graph
+from recbole_mdsrec.graphs.modal import modal_graph, training_cooccurrence
 from recbole_mdsrec.graphs.spec import MODES, GraphSpec
 from recbole_mdsrec.text_tables import render_table
 
@@ -92,7 +91,7 @@ def measure(train, valid, spec: GraphSpec, betas: list[float]) -> Measurement:
     neighbour overlap per variant (when there are two or more modalities). The graphs are
     MDSRec's: the same options (``spec``), the same cache."""
     last, target = validation_pairs(valid)
-    counts = cooccurrence(train.training_sequences(), train.item_num, window=spec.window, weighting=spec.weighting).tocsr()
+    counts = training_cooccurrence(train, spec)
     per_item = np.diff(counts.indptr)
     signals, overlaps = [], {}
     for name, variant in graph_variants(spec, betas):

@@ -28,6 +28,7 @@ from recbole_mdsrec.graphs.interests import interest_clusters
 from recbole_mdsrec.graphs.modal import behavior_smoothing, modal_graph
 from recbole_mdsrec.graphs.propagate import COMBINATIONS, propagate, sparse_product, transposed
 from recbole_mdsrec.graphs.spec import GraphSpec
+from recbole_mdsrec.models.eval_cache import EvalCache
 from recbole_mdsrec.models.init import init_weights, normal_init
 from recbole_mdsrec.models.modal_items import ModalItemTable, modalities_of
 from recbole_mdsrec.models.options import choice
@@ -108,7 +109,7 @@ ITEM_INPUTS = ("id_features", "id")
 ID_SPACE = "id"
 
 
-class MDSRec(SequentialRecommender):
+class MDSRec(EvalCache, SequentialRecommender):
     dataset_class = "MultimodalSequentialDataset"
 
     def __init__(self, config, dataset):
@@ -170,7 +171,6 @@ class MDSRec(SequentialRecommender):
         modal_terms = tuple(range(n_modal_spaces)) if fusion == "id_space" and self.aux_losses else ()
         self.fusion = Fusion(fusion, len(self.spaces), self.hidden_size, space_weights, modal_terms, encoder.layer_norm_eps)
         self.scoring = DotProductScoring(loss_type)
-        self._eval_items = None  # item vectors reused across evaluation batches
 
         # parameters initialization
         init_weights(self, normal_init(self.initializer_range))
@@ -184,10 +184,6 @@ class MDSRec(SequentialRecommender):
     def _sparse(self, name: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         """A frozen sparse matrix and its transpose (None: symmetric)."""
         return getattr(self, name), getattr(self, f"{name}_t", None)
-
-    def train(self, mode: bool = True):
-        self._eval_items = None  # parameters are about to change
-        return super().train(mode)
 
     # --- RGC -----------------------------------------------------------------------------
 
@@ -207,8 +203,9 @@ class MDSRec(SequentialRecommender):
     def item_vectors(self) -> ItemSpaces:
         """Item vectors of each matching space (S = M, or 1 without difference, + the ID
         space). Computed once per training step, and once per evaluation."""
-        if self._eval_items is not None:
-            return self._eval_items
+        return self.cached_in_eval(self._item_spaces)
+
+    def _item_spaces(self) -> ItemSpaces:
         items = self.modal_item_vectors()
         if not self.difference:
             items = self.shared_items(items.flatten(1)).unsqueeze(1)
@@ -217,8 +214,6 @@ class MDSRec(SequentialRecommender):
             ids = self.item_embedding.weight
             smoothed = sparse_product(*self._sparse("id_smoothing"), ids)  # C̃E
             spaces = ItemSpaces(torch.cat([items, smoothed.unsqueeze(1)], 1), torch.cat([items, ids.unsqueeze(1)], 1))
-        if not self.training:
-            self._eval_items = spaces
         return spaces
 
     def interest_centres(self, tokens: torch.Tensor) -> list[torch.Tensor | None]:

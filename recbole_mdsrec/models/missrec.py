@@ -45,6 +45,7 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from torch import nn
 
 from recbole_mdsrec.graphs.kmeans import kmeans, nearest_centroids
+from recbole_mdsrec.models.eval_cache import EvalCache
 from recbole_mdsrec.models.init import init_weights, normal_init
 from recbole_mdsrec.models.modal_items import ModalItemTable, modalities_of
 from recbole_mdsrec.models.options import choice
@@ -85,7 +86,7 @@ class InterestClusters(nn.Module):
         return ids, (ids != 0) & ~repeated
 
 
-class MISSRec(SequentialRecommender):
+class MISSRec(EvalCache, SequentialRecommender):
     dataset_class = "MultimodalSequentialDataset"
 
     MODES = ("transductive", "inductive")
@@ -126,24 +127,14 @@ class MISSRec(SequentialRecommender):
             for layer in self.modal_items.projections[m].net.modules():
                 if isinstance(layer, nn.Linear):
                     layer.reset_parameters()
-        self._eval_modal = None  # adapted vectors reused across evaluation batches
         self.before_train_epoch(0)
-
-    def train(self, mode: bool = True):
-        self._eval_modal = None  # parameters are about to change
-        return super().train(mode)
 
     # --- interests ---------------------------------------------------------------------
 
     def modal_vectors(self) -> torch.Tensor:
         """Every item's adapted vector of every modality: [M, n_items, d]; once per training
         step, once per evaluation."""
-        if self._eval_modal is not None:
-            return self._eval_modal
-        modal = torch.stack([self.modal_items.vectors(m) for m in self.modalities])
-        if not self.training:
-            self._eval_modal = modal
-        return modal
+        return self.cached_in_eval(lambda: torch.stack([self.modal_items.vectors(m) for m in self.modalities]))
 
     def before_train_epoch(self, epoch: int) -> None:
         """Re-cluster the interests from the current adaptors (called by the trainer)."""

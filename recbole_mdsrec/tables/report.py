@@ -40,21 +40,12 @@ class Summary:
     stds: dict[str, float | None]
 
 
-def summarize(outcome, metrics: list[str]) -> Summary:
-    per_seed = {m: {row["seed"]: row[f"test_{m}"] for row in outcome.ok_rows if row.get(f"test_{m}") is not None}
+def summarize(outcome, metrics: list[str], split: str = "test") -> Summary:
+    """Per-seed values, means and stds of ``split``'s metrics over the successful seeds."""
+    per_seed = {m: {row["seed"]: row[f"{split}_{m}"] for row in outcome.ok_rows if row.get(f"{split}_{m}") is not None}
                 for m in metrics}
     pairs = {m: stats.mean_std(values.values()) for m, values in per_seed.items()}
     return Summary(per_seed, {m: p[0] for m, p in pairs.items()}, {m: p[1] for m, p in pairs.items()})
-
-
-def _valid_means(outcome, metrics: list[str]) -> dict[str, float]:
-    """The validation metrics' means over the successful seeds (for screening on validation)."""
-    means = {}
-    for m in metrics:
-        values = [row[f"valid_{m}"] for row in outcome.ok_rows if row.get(f"valid_{m}") is not None]
-        if values:
-            means[m] = stats.mean_std(values)[0]
-    return means
 
 
 def metric_names(outcomes) -> list[str]:
@@ -178,7 +169,7 @@ def build_report(outcomes, info: ReportInfo, per_user=None) -> tuple[str, dict]:
                      "means": {m: None if math.isnan(v) else v for m, v in summaries[o.label].means.items()}
                      if o.label in summaries else {},
                      "stds": summaries[o.label].stds if o.label in summaries else {},
-                     "valid_means": _valid_means(o, metrics),
+                     "valid_means": {m: v for m, v in summarize(o, metrics, "valid").means.items() if not math.isnan(v)},
                      "error": o.error} for o in outcomes],
         "verdicts": verdicts,  # metric -> better / worse / no difference / not counted -> labels; None untested
     }

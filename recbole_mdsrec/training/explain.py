@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from recbole.data.interaction import Interaction
 
 from recbole_mdsrec.text_tables import render_table
 from recbole_mdsrec.training.recommend import Recommender
@@ -51,32 +50,23 @@ class Explainer:
     def explain(self, user: str, topk: int = 10) -> Explanation:
         rec, model = self.recommender, self.recommender.model
         history = rec.user_history(user)
-        item_seq, lengths = rec.padded([history])
-        interaction = Interaction({model.ITEM_SEQ: item_seq, model.ITEM_SEQ_LEN: lengths,
-                                   rec.dataset.uid_field: torch.zeros(1, dtype=torch.long)})
-        scores = model.full_sort_predict(interaction).view(-1).float()
-        if hasattr(model, "score_terms"):
-            names, terms = model.term_names(), model.score_terms(interaction)[0].float()  # [T, n_items]
-        else:
-            names, terms = ["score"], scores.unsqueeze(0)
-        scores[0] = -torch.inf
-        scores[torch.as_tensor(history)] = -torch.inf
-        top = torch.topk(scores, min(topk, int(torch.isfinite(scores).sum())))
-        tokens = rec.dataset.field2id_token[rec.dataset.iid_field]
+        interaction = rec.interaction(history)
+        top_items, top_scores = rec.ranked(interaction, history, topk)
+        terms = model.score_terms(interaction)[0].float().cpu() if hasattr(model, "score_terms") else None  # [T, n_items]
         attention = model.history_attention(interaction) if hasattr(model, "history_attention") else {}
-        length = int(lengths[0])
-        seen = item_seq[0, :length].tolist()
+        length = int(interaction[model.ITEM_SEQ_LEN][0])
+        seen = [rec.token(i) for i in interaction[model.ITEM_SEQ][0, :length].tolist()]
         items = []
-        for rank, (item, score) in enumerate(zip(top.indices.tolist(), top.values.tolist())):
+        for rank, (item, score) in enumerate(zip(top_items, top_scores)):
             neighbours = model.graph_neighbours(item, NEIGHBOURS) if hasattr(model, "graph_neighbours") else {}
+            parts = ({name: float(terms[t, item]) for t, name in enumerate(model.term_names())}
+                     if terms is not None else {"score": score})
             items.append(ExplainedItem(
-                rank + 1, str(tokens[item]), rec.title(str(tokens[item])), float(score),
-                {name: float(terms[t, item]) for t, name in enumerate(names)},
-                {m: [str(tokens[j]) for j in ids] for m, ids in neighbours.items()}))
+                rank + 1, rec.token(item), rec.title(rec.token(item)), score, parts,
+                {m: [rec.token(j) for j in ids] for m, ids in neighbours.items()}))
         return Explanation(
-            user, rec.config["model"], [str(tokens[i]) for i in seen], [rec.title(str(tokens[i])) for i in seen],
+            user, rec.config["model"], seen, [rec.title(t) for t in seen],
             {space: weights[0, :length].tolist() for space, weights in attention.items()}, items)
-
 
 def format_explanation(explanation: Explanation) -> str:
     names = list(explanation.items[0].terms) if explanation.items else []

@@ -83,25 +83,33 @@ class Recommender:
             lengths[row] = len(recent)
         return item_seq, lengths
 
-    @torch.no_grad()
-    def recommend(self, history: np.ndarray, topk: int = 10) -> list[Recommendation]:
-        """The ``topk`` best items after ``history`` (item ids, oldest first), history excluded."""
+    def interaction(self, history: np.ndarray) -> Interaction:
+        """The model's input for one history (item ids, oldest first): one row, on the device."""
         item_seq, lengths = self.padded([history])
-        interaction = Interaction({
+        return Interaction({
             self.model.ITEM_SEQ: item_seq,
             self.model.ITEM_SEQ_LEN: lengths,
             self.dataset.uid_field: torch.zeros(1, dtype=torch.long),
         }).to(self.config["device"])
-        scores = self.model.full_sort_predict(interaction).view(-1).cpu()
+
+    @torch.no_grad()
+    def ranked(self, interaction: Interaction, history: np.ndarray, topk: int) -> tuple[list[int], list[float]]:
+        """The ids and scores of the ``topk`` best items for ``interaction`` (one row, from
+        :meth:`interaction`), best first; the padding and ``history``'s items excluded."""
+        scores = self.model.full_sort_predict(interaction).view(-1).float().cpu()
         scores[0] = -torch.inf
         scores[torch.as_tensor(history)] = -torch.inf
         top = torch.topk(scores, min(topk, int(torch.isfinite(scores).sum())))
-        tokens = self.dataset.field2id_token[self.dataset.iid_field]
-        return [
-            Recommendation(rank + 1, str(tokens[i]), self.title(str(tokens[i])), float(score))
-            for rank, (i, score) in enumerate(zip(top.indices.tolist(), top.values.tolist()))
-        ]
+        return top.indices.tolist(), top.values.tolist()
 
+    def token(self, item: int) -> str:
+        return str(self.dataset.field2id_token[self.dataset.iid_field][item])
+
+    def recommend(self, history: np.ndarray, topk: int = 10) -> list[Recommendation]:
+        """The ``topk`` best items after ``history`` (item ids, oldest first), history excluded."""
+        items, scores = self.ranked(self.interaction(history), history, topk)
+        return [Recommendation(rank + 1, self.token(i), self.title(self.token(i)), score)
+                for rank, (i, score) in enumerate(zip(items, scores))]
 
 def _item_titles(data_dir: Path, dataset: str) -> dict[str, str]:
     """Item token -> a readable name from the ``.item`` file (its ``title`` column, or its
