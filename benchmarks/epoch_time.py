@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from recbole_mdsrec.launch import FAST_MALLOC_ENV  # noqa: E402
+from steps import optimizer_step  # noqa: E402
 
 SETTINGS = {
     "stock": {"anomaly": True, "flush_denormal": False, "env": {}, "options": {"fast_layers": False}},
@@ -47,11 +48,7 @@ def child(args) -> None:
     for i, interaction in enumerate(train_data):
         if args.batches and i >= args.batches:
             break
-        trainer.optimizer.zero_grad()
-        with trainer.precision.autocast():
-            loss = model.calculate_loss(interaction)
-        loss.float().backward()
-        trainer.optimizer.step()
+        optimizer_step(model, trainer, interaction)
         batches.append(i)
     seconds = time.perf_counter() - start
     print(json.dumps({"seconds": seconds, "batches": len(batches), "epoch_batches": len(train_data)}))

@@ -28,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from recbole_mdsrec.launch import FAST_MALLOC_ENV  # noqa: E402
+from steps import optimizer_step  # noqa: E402
 
 
 def gemm_rate(size: int = 2048, repeats: int = 5, dtype=None) -> float:
@@ -54,11 +55,7 @@ def train_batches(model, trainer, train_data, limit: int) -> tuple[float, int, f
         for interaction in train_data:
             if limit and done >= limit:
                 break
-            trainer.optimizer.zero_grad()
-            with trainer.precision.autocast():
-                loss = model.calculate_loss(interaction)
-            loss.float().backward()
-            trainer.optimizer.step()
+            optimizer_step(model, trainer, interaction)
             done += 1
             if done == 0:
                 first, start = time.perf_counter() - start, time.perf_counter()
