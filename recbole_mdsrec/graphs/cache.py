@@ -26,12 +26,13 @@ _KEY = re.compile(r"[0-9a-f]{64}")
 
 
 def graph_cache_key(
-    features: np.ndarray,
+    features: Optional[np.ndarray],
     mask: Optional[np.ndarray],
     train_sequences_fingerprint: Union[bytes, str],
     settings: dict,
 ) -> str:
-    """sha256 (hex) over the format version, features, mask, interactions and settings."""
+    """sha256 (hex) over the format version, features, mask, interactions and settings;
+    ``features`` None for a matrix built from the interactions alone (the co-occurrence)."""
     digest = hashlib.sha256()
 
     def part(label: str, payload) -> None:
@@ -45,7 +46,10 @@ def graph_cache_key(
         part(label, values.reshape(-1).view(np.uint8))  # a view: a large feature matrix is not copied
 
     part("version", str(FORMAT_VERSION).encode())
-    array("features", features)
+    if features is None:
+        part("features", b"none")
+    else:
+        array("features", features)
     if mask is None:
         part("mask", b"none")
     else:

@@ -47,7 +47,7 @@ def training_cooccurrence(train_dataset, spec: GraphSpec):
     sequences = train_dataset.training_sequences()
     settings = {"matrix": "cooccurrence", "n_items": int(train_dataset.item_num),
                 "window": spec.window, "weighting": spec.weighting}
-    key = graph_cache_key(np.empty(0, dtype=np.float32), None, _sequences_fingerprint(sequences), settings)
+    key = graph_cache_key(None, None, _sequences_fingerprint(sequences), settings)
     return load_or_build(_cache_dir(train_dataset.config), key,
                          lambda: cooccurrence(sequences, train_dataset.item_num, window=spec.window, weighting=spec.weighting))
 
