@@ -25,7 +25,7 @@ from recbole_mdsrec.tables.report import ReportInfo, build_table, write_report
 from recbole_mdsrec.tables.store import RunStore
 from recbole_mdsrec.training import runner
 from recbole_mdsrec.training.runner import RunResult
-from recbole_mdsrec.variants import variants_of
+from recbole_mdsrec.variants import variant_overrides, variants_of
 
 GRID_YAML = str(properties.path("grid.yaml"))
 
@@ -326,11 +326,20 @@ def test_command_line_grid_and_ablation(tmp_path, monkeypatch):
     assert {(r["model"], r["seed"]) for r in rows} == {("SASRec", 1), ("SASRec", 2), ("MDSRec", 1), ("MDSRec", 2)}
     assert all(r["epoch_seconds"] == 0.5 and r["n_parameters"] == 1234 for r in rows)
 
+    # A list of presets is a grid over those alone, into the same ablation folder.
+    runs.calls.clear()
+    assert cli.main(["--model=MDSRec", "--variant=full,wo_rgc,authors", f"--dataset={DATASET}", "--seeds=1,",
+                     "--gpu_id="]) == 0
+    # full is the comparison's MDSRec at seed 1, reused
+    assert [c[2] for c in runs.calls] == [variant_overrides("MDSRec", "wo_rgc"), variant_overrides("MDSRec", "authors")]
+    listed = (folder / "ablation" / "table.md").read_text()
+    assert "| MDSRec-authors " in listed and "| MDSRec-wo_ica " not in listed
+    assert cli.main(["--model=MDSRec", "--variant=full,nonesuch", f"--dataset={DATASET}", "--gpu_id="]) == 2
     runs.calls.clear()
     assert cli.main(["--model=MDSRec", "--variant=all", f"--dataset={DATASET}", "--seeds=1,", "--gpu_id="]) == 0
     presets = [c[2] for c in runs.calls]
-    # The `full` preset is the comparison's MDSRec run at seed 1: reused, not trained again.
-    assert {"n_graph_layers": 0} in presets and {} not in presets and len(presets) == len(variants_of("MDSRec")) - 1
+    # `full` (the comparison's MDSRec), wo_rgc and authors ran before: reused, not trained again.
+    assert {"n_graph_layers": 0} not in presets and {} not in presets and len(presets) == len(variants_of("MDSRec")) - 3
     table = (folder / "ablation" / "table.md").read_text()
     assert "Improvement of MDSRec-full over the best preset" in table and "| MDSRec-wo_rgc " in table
 

@@ -80,6 +80,30 @@ def grid_files(grid_config: str | None, config_files: list[str] | None) -> tuple
     return [str(path), *(config_files or [])], list(yaml.safe_load(path.read_text()) or {})
 
 
+def is_preset_grid(variant: str | None) -> bool:
+    """``--variant=all`` or a list such as ``--variant=full,authors``: a grid over presets."""
+    return variant is not None and (variant == "all" or "," in variant)
+
+
+def preset_entries(models: list[str], variant: str) -> list:
+    """The (model, preset) entries of a preset grid: every preset of each model for ``all``,
+    else the listed ones, each checked to exist."""
+    from recbole_mdsrec.tables.plan import Entry
+    from recbole_mdsrec.variants import variant_overrides, variants_of
+
+    missing = [m for m in models if not variants_of(m)]
+    if missing:
+        raise ConfigError(f"--variant={variant}: {', '.join(missing)} has no presets. "
+                          "Fix: name models that have properties/variants/<Model>.yaml, e.g. --model=MDSRec.")
+    if variant == "all":
+        return [Entry(m, v) for m in models for v in variants_of(m)]
+    names = list(dict.fromkeys(name.strip() for name in variant.split(",") if name.strip()))
+    for model in models:
+        for name in names:
+            variant_overrides(model, name)  # raises, naming the known presets
+    return [Entry(m, v) for m in models for v in names]
+
+
 def _show_progress() -> None:
     logger = logging.getLogger("recbole_mdsrec.tables")
     if not logger.handlers:  # RecBole reconfigures the root logger at every run; this one is the grid's own
@@ -95,17 +119,12 @@ def main(args, overrides: dict, argv: list[str]) -> int:
     from recbole_mdsrec.tables.grid import Grid
     from recbole_mdsrec.tables.plan import Entry, GridSpec
     from recbole_mdsrec.tables.report import ReportInfo, write_report
-    from recbole_mdsrec.variants import variants_of
 
     models = [name.strip() for name in args.model.split(",") if name.strip()]
     models = [m for name in models for m in (COMPARISON_MODELS if name == "comparison" else (name,))]
-    ablation = args.variant == "all"
+    ablation = is_preset_grid(args.variant)
     if ablation:
-        missing = [m for m in models if not variants_of(m)]
-        if missing:
-            raise ConfigError(f"--variant=all: {', '.join(missing)} has no presets. "
-                              "Fix: name models that have properties/variants/<Model>.yaml, e.g. --model=MDSRec.")
-        entries = [Entry(m, v) for m in models for v in variants_of(m)]
+        entries = preset_entries(models, args.variant)
         reference = next((e for e in entries if e.variant == REFERENCE_PRESET), entries[0])
     else:
         entries = [Entry(m, args.variant) for m in models]

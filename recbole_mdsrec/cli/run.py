@@ -1,7 +1,7 @@
 """The command behind ``run.py``: RecBole's conventions, plugin and RecBole models.
 
 Five modes, said by ``--mode`` or by one rule: ``recommend`` with ``--recommend``;
-``explain`` with ``--explain``; ``export`` with ``--export=FORMAT``; ``grid`` when ``--model`` lists several models, or ``--seeds`` or ``--variant=all`` is given
+``explain`` with ``--explain``; ``export`` with ``--export=FORMAT``; ``grid`` when ``--model`` lists several models, or ``--seeds`` or several presets (``--variant=all``, ``--variant=full,authors``) are given
 (what one run cannot be); ``train`` otherwise. An option of another mode is refused with
 the mode it belongs to, never read as a wish to switch modes.
 """
@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config_files", default=None,
                         help="yaml files, comma- or space-separated, applied in order")
     parser.add_argument("--variant", default=None, help="named preset of the model's switches, e.g. wo_rgc; "
-                        "all: every preset, as a grid (see properties/variants/<Model>.yaml)")
+                        "all, or a list such as full,authors: those presets as a grid (see properties/variants/<Model>.yaml)")
     parser.add_argument("--resume", default=None, metavar="PATH",
                         help="continue an interrupted training from its <checkpoint>.last state")
     group = parser.add_argument_group("recommend (--recommend, the same as --mode=recommend)")
@@ -86,14 +86,15 @@ def resolve_mode(args) -> str:
         raise ConfigError(f"{' and '.join(chosen)} are different modes. Fix: keep one of them.")
     flagged = next((mode for mode in MODE_FLAGS if getattr(args, mode)), None)
     implied = flagged or (
-        "grid" if ("," in args.model or args.model == "comparison" or args.seeds is not None or args.variant == "all")
+        "grid" if ("," in args.model or args.model == "comparison" or args.seeds is not None
+                 or grid_command.is_preset_grid(args.variant))
         else "train")
     mode = args.mode or implied
     if flagged is not None and mode != flagged:
         raise ConfigError(f"{MODE_FLAGS[flagged]} contradicts --mode={mode}. Fix: drop one of them.")
     if mode == "train" and implied == "grid":
         raise ConfigError("--mode=train runs one model once, but the command names a grid (several models, "
-                          "--seeds or --variant=all). Fix: drop --mode=train, or name one model and --seed=N.")
+                          "--seeds or a list of presets). Fix: drop --mode=train, or name one model and --seed=N.")
     for name, modes in OPTION_MODES.items():
         if getattr(args, name) not in (None, False) and mode not in modes:
             readers = [MODE_FLAGS.get(m, f"--mode={m}") for m in modes]
