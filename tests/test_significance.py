@@ -125,7 +125,7 @@ def test_summary_is_written_from_the_stored_comparisons(tmp_path, capsys):
     ndcg = markdown_tables(text)[0]
     assert ndcg[0] == ["Model", "hm", "ml-100k-mm"]
     assert ndcg[2] == ["FDSA", "0.0600 ± 0.0010 †", "0.0600 ± 0.0010"]
-    assert "- hm: MDSRec is better than SASRec; ahead of FDSA (not converged, not counted)." in text
+    assert "- hm: MDSRec: better than SASRec; ahead of FDSA (not converged, not counted)." in text
     assert "- ml-100k-mm: MDSRec not tested per user (its runs have no per-user metrics)." in text
     assert summary_cli.main(["--results_dir", str(tmp_path / "empty")]) == 2
     assert "No grid in" in capsys.readouterr().err

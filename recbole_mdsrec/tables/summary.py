@@ -79,7 +79,7 @@ def _verdict_line(dataset: str, comparison: dict, metric: str) -> str:
     if verdicts is None or metric not in verdicts:
         return f"- {dataset}: {reference} not tested per user (its runs have no per-user metrics)."
     parts = verdict_phrases(verdicts[metric], "ahead of {labels} (not converged, not counted)")
-    return f"- {dataset}: {reference} is " + "; ".join(parts) + "."
+    return f"- {dataset}: {reference}: " + "; ".join(parts) + "."
 
 
 def build_summary(comparisons: dict[str, dict], command: str) -> str:
