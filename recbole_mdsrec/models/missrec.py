@@ -32,7 +32,9 @@ Differences from the reference code, each its evident intent:
   not by a Python loop per sequence: the same set.
 Like the reference, the adaptors keep torch's default Linear initialisation and the
 decoder's self-attention is not causal (RecBole right-pads; the read-out position sees the
-sequence's own items only).
+sequence's own items only). The encoder-decoder is ``nn.Transformer``'s, with its parameter
+names, computed batch-first, the decoder's queries at the read-out position only (``encoder_decoder.py``:
+the same outputs; its cost against ``nn.Transformer`` in ``benchmarks/README.md``).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from torch import nn
 
 from recbole_mdsrec.graphs.kmeans import kmeans, nearest_centroids
+from recbole_mdsrec.models.encoder_decoder import ACTIVATIONS, EncoderDecoder
 from recbole_mdsrec.models.eval_cache import EvalCache
 from recbole_mdsrec.models.init import init_weights, normal_init
 from recbole_mdsrec.models.modal_items import ModalItemTable, modalities_of
@@ -112,11 +115,10 @@ class MISSRec(EvalCache, SequentialRecommender):
         self.position_embedding = nn.Embedding(self.max_seq_length, self.hidden_size)
         self.layer_norm = nn.LayerNorm(self.hidden_size, eps=config["layer_norm_eps"])
         self.dropout = nn.Dropout(config["hidden_dropout_prob"])
-        self.transformer = nn.Transformer(
-            d_model=self.hidden_size, nhead=config["n_heads"], num_encoder_layers=config["n_encoder_layers"],
-            num_decoder_layers=config["n_decoder_layers"], dim_feedforward=config["inner_size"],
-            dropout=config["hidden_dropout_prob"], activation=config["hidden_act"],
-            layer_norm_eps=config["layer_norm_eps"], batch_first=True)
+        self.transformer = EncoderDecoder(
+            self.hidden_size, config["n_heads"], config["n_encoder_layers"], config["n_decoder_layers"],
+            config["inner_size"], config["hidden_dropout_prob"], choice(config, "hidden_act", tuple(ACTIVATIONS)),
+            config["layer_norm_eps"])  # nn.Transformer's function and parameter names, batch-first
         self.fusion_scale = nn.Parameter(torch.zeros(()))  # f: 0 starts as the mean of the modalities
         self.interests = InterestClusters(self.n_items, len(self.modalities), self.hidden_size,
                                           config["interest_ratio"], config["interest_iterations"])
@@ -158,10 +160,8 @@ class MISSRec(EvalCache, SequentialRecommender):
         positions = torch.arange(item_seq.size(1), device=item_seq.device)
         items = self.dropout(self.layer_norm(self.item_tokens(modal)[item_seq] + self.position_embedding(positions)))
         interest_ids, interest_valid = self.interests.interest_set(item_seq)
-        memory = self.transformer.encoder(self.interests.centroids[interest_ids], src_key_padding_mask=~interest_valid)
-        decoded = self.transformer.decoder(items, memory, tgt_key_padding_mask=item_seq == 0,
-                                           memory_key_padding_mask=~interest_valid)  # [B, L, d]
-        user = decoded[torch.arange(item_seq.size(0), device=item_seq.device), item_seq_len - 1]
+        memory = self.transformer.encoder(self.interests.centroids[interest_ids], interest_valid)  # [B, M·L, d]
+        user = self.transformer.decoder(items, item_seq != 0, memory, interest_valid, at=item_seq_len - 1)  # [B, d]
         valid = interest_valid.unsqueeze(-1).to(memory.dtype)
         pooled = (memory * valid).sum(1) / valid.sum(1).clamp(min=1)  # mean of the valid interest outputs
         return F.normalize(user, dim=-1), pooled
