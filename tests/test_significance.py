@@ -149,7 +149,9 @@ def test_screening_ranks_presets_on_validation_only(tmp_path):
         (tmp_path / dataset / "ablation").mkdir(parents=True)
         (tmp_path / dataset / "ablation" / "summary.json").write_text(json.dumps(ablation(valid, reversed_test)))
     assert summary_cli.main(["--results_dir", str(tmp_path), "--screening"]) == 0
-    rows = markdown_tables((tmp_path / "screening.md").read_text())[0]
+    readings, rows = markdown_tables((tmp_path / "screening.md").read_text())
+    assert readings[1:] == [["MDSRec-authors", "0.2500 (1)", "0.0700 (1)", "1.00 (2 of 2)"],
+                            ["MDSRec-full", "0.2000 (2)", "0.0600 (2)", "2.00 (2 of 2)"]]
     assert rows[0] == ["Entry", "hm", "ml-100k-mm", "Mean rank (datasets)"]
     assert rows[1] == ["MDSRec-authors", "0.2500 (1)", "0.0700 (1)", "1.00 (2 of 2)"]  # the test metric is not read
     assert rows[2] == ["MDSRec-full", "0.2000 (2)", "0.0600 (2)", "2.00 (2 of 2)"]

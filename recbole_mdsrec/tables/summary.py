@@ -25,22 +25,27 @@ def load_comparisons(results_root: Path, ablation: bool = False) -> dict[str, di
             for path in sorted(Path(results_root).glob(pattern))}
 
 
-def validation_ranks(comparisons: dict[str, dict], metric: str) -> dict[str, dict[str, tuple[float, int]]]:
-    """dataset -> label -> (validation mean of ``metric``, its rank there; 1 = best)."""
+READINGS = ("MDSRec-full", "MDSRec-authors")  # the two readings whose screening picks MDSRec's default
+
+
+def validation_ranks(comparisons: dict[str, dict], metric: str,
+                     among: tuple[str, ...] | None = None) -> dict[str, dict[str, tuple[float, int]]]:
+    """dataset -> label -> (validation mean of ``metric``, its rank there; 1 = best), ranked
+    among every entry or, with ``among``, among those labels alone."""
     ranks = {}
     for dataset, comparison in comparisons.items():
-        values = {e["label"]: e.get("valid_means", {}).get(metric) for e in comparison["entries"]}
+        values = {e["label"]: e.get("valid_means", {}).get(metric) for e in comparison["entries"]
+                  if among is None or e["label"] in among}
         values = {label: v for label, v in values.items() if v is not None}
         order = sorted(values, key=lambda label: -values[label])
         ranks[dataset] = {label: (values[label], order.index(label) + 1) for label in values}
     return ranks
 
 
-def build_screening(comparisons: dict[str, dict], command: str, metric: str = "ndcg@10") -> str:
-    """Each entry's validation ``metric`` per dataset with its rank, and its mean rank over
-    the datasets it ran on: the screening that picks a default (test metrics choose nothing)."""
-    ranks = validation_ranks(comparisons, metric)
-    datasets = list(comparisons)
+def _rank_table(ranks: dict[str, dict[str, tuple[float, int]]]) -> str:
+    """Entries × datasets (validation value and rank) with each entry's mean rank; rows: most
+    datasets first, then by mean rank."""
+    datasets = list(ranks)
     labels = list(dict.fromkeys(label for by_label in ranks.values() for label in by_label))
 
     def mean_rank(label):
@@ -52,13 +57,25 @@ def build_screening(comparisons: dict[str, dict], command: str, metric: str = "n
         cells = [f"{ranks[d][label][0]:.4f} ({ranks[d][label][1]})" if label in ranks[d] else "—" for d in datasets]
         average, count = mean_rank(label)
         rows.append([label, *cells, f"{average:.2f} ({count} of {len(datasets)})"])
+    return render_table(["Entry", *datasets, "Mean rank (datasets)"], rows)
+
+
+def build_screening(comparisons: dict[str, dict], command: str, metric: str = "ndcg@10") -> str:
+    """Each entry's validation ``metric`` per dataset with its rank, and its mean rank over
+    the datasets it ran on: the screening that picks a default (test metrics choose nothing).
+    First the two readings ranked against each other alone, then every entry."""
     shown = display_metric(metric)
     lines = ["# Screening on validation", "",
              f"Written by `{command}` from each dataset's `ablation/summary.json`; nothing is retrained. "
              f"Each cell: validation {shown}, mean over the seeds run, and its rank among the entries of "
              "that dataset (1 = best). Test metrics are not read. Rows: most datasets first, then by mean rank.", ""]
     lines += [f"- {d}: `{c['command']}`, seeds {', '.join(map(str, c['seeds']))}" for d, c in comparisons.items()]
-    lines += ["", render_table(["Entry", *datasets, "Mean rank (datasets)"], rows)]
+    readings = {d: r for d, r in validation_ranks(comparisons, metric, READINGS).items() if len(r) == len(READINGS)}
+    if readings:
+        lines += ["", "## The two readings, ranked against each other", "",
+                  "On the datasets where both ran; MDSRec's default is the one with the better mean rank here.", "",
+                  _rank_table(readings)]
+    lines += ["", "## Every entry", "", _rank_table(validation_ranks(comparisons, metric))]
     return "\n".join(lines) + "\n"
 
 
