@@ -6,8 +6,9 @@ other, and in evaluation both give the same outputs (``tests/test_encoder_decode
 Why not ``nn.Transformer`` itself: on the CPU, in training, its ``nn.MultiheadAttention``
 turns batch-first inputs sequence-first and packs q, k, v into one ``[3, L, B, d]`` tensor
 that is copied forward and zero-filled backward; with MISSRec's 300-wide tokens over 40
-interest slots that costs a good part of a step (``benchmarks/encoder_decoder.py``). Here the
-heads are views of one projection, and the attention weights' dropout is an ``nn.Dropout``
+interest slots that costs a good part of a step (``benchmarks/encoder_decoder.py``). Here q, k
+and v are projected by slices of the stacked parameter and split into heads as views, and the
+attention weights' dropout is an ``nn.Dropout``
 module, so that the runner's fast dropout applies to it as to every other dropout. And where
 only one position's output is read (MISSRec's user), the decoder's last layer computes only
 that position's queries.
@@ -25,6 +26,12 @@ import torch.nn.functional as F
 from torch import nn
 
 ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu}
+
+
+def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """[B, L, d] -> [B, H, L, d/H], a view."""
+    batch, length, width = x.shape
+    return x.view(batch, length, n_heads, width // n_heads).transpose(1, 2)
 
 
 class PackedAttention(nn.Module):
@@ -46,15 +53,12 @@ class PackedAttention(nn.Module):
         nn.init.zeros_(self.in_proj_bias)
         nn.init.zeros_(self.out_proj.bias)
 
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        batch, length, width = x.shape
-        return x.view(batch, length, self.n_heads, width // self.n_heads).transpose(1, 2)  # [B, H, L, d/H]
-
     def forward(self, query: torch.Tensor, memory: torch.Tensor, key_valid: torch.Tensor) -> torch.Tensor:
         """query [B, Lq, d] attends to memory [B, Lk, d] where key_valid [B, Lk] -> [B, Lq, d]."""
         # one projection per slice: a stacked one's backward concatenates [B·L, 3d] gradients
         weights, biases = self.in_proj_weight.chunk(3), self.in_proj_bias.chunk(3)
-        q, k, v = (self._heads(F.linear(x, w, b)) for x, w, b in zip((query, memory, memory), weights, biases))
+        q, k, v = (split_heads(F.linear(x, w, b), self.n_heads)
+                   for x, w, b in zip((query, memory, memory), weights, biases))
         scores = (q * (1.0 / math.sqrt(q.size(-1)))) @ k.transpose(-1, -2)  # [B, H, Lq, Lk]
         scores = scores.masked_fill(~key_valid[:, None, None, :], float("-inf"))
         context = self.dropout(torch.softmax(scores, dim=-1)) @ v  # [B, H, Lq, d/H]
@@ -115,13 +119,17 @@ class DecoderLayer(FeedForwardBlock):
         return self.norm3(x + self.dropout3(self.feed_forward(x)))
 
 
-class Encoder(nn.Module):
-    """Encoder layers then a final LayerNorm (``nn.Transformer``'s ``encoder``)."""
+class LayerStack(nn.Module):
+    """Layers then a final LayerNorm, as ``nn.Transformer``'s ``encoder`` and ``decoder`` hold them."""
 
-    def __init__(self, layers: list[EncoderLayer], hidden_size: int, eps: float):
+    def __init__(self, layers: list[nn.Module], hidden_size: int, eps: float):
         super().__init__()
         self.layers = nn.ModuleList(layers)
         self.norm = nn.LayerNorm(hidden_size, eps=eps)
+
+
+class Encoder(LayerStack):
+    """Encoder layers then a final LayerNorm (``nn.Transformer``'s ``encoder``)."""
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """x [B, L, d] with validity [B, L] -> [B, L, d]."""
@@ -130,7 +138,7 @@ class Encoder(nn.Module):
         return self.norm(x)
 
 
-class Decoder(Encoder):
+class Decoder(LayerStack):
     """Decoder layers then a final LayerNorm (``nn.Transformer``'s ``decoder``)."""
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor, memory: torch.Tensor, memory_valid: torch.Tensor,

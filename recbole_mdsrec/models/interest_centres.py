@@ -25,6 +25,8 @@ import torch.nn.functional as F
 from recbole.model.layers import FeedForward
 from torch import nn
 
+from recbole_mdsrec.models.encoder_decoder import split_heads
+
 
 class CrossAttention(nn.Module):
     """Multi-head attention of queries [B, C, d] over keys and values [B, L, d], padding masked."""
@@ -38,20 +40,19 @@ class CrossAttention(nn.Module):
         self.value = nn.Linear(hidden_size, hidden_size)
         self.out = nn.Linear(hidden_size, hidden_size)
 
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        batch, length, width = x.shape
-        return x.view(batch, length, self.n_heads, width // self.n_heads).transpose(1, 2)
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        return split_heads(x, self.n_heads)
 
     def weights(self, queries: torch.Tensor, sequence: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """The attention of each query over the positions, averaged over the heads: [B, C, L]."""
-        q, k = self._heads(self.query(queries)), self._heads(self.key(sequence))
+        q, k = self._split(self.query(queries)), self._split(self.key(sequence))
         logits = q @ k.transpose(-1, -2) / q.size(-1) ** 0.5  # [B, heads, C, L]
         return torch.softmax(logits.masked_fill(~valid[:, None, None, :], float("-inf")), dim=-1).mean(1)
 
     def forward(self, queries: torch.Tensor, sequence: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         mask = valid[:, None, None, :]  # [B, 1, 1, L]: every head and centre sees the valid positions
         context = F.scaled_dot_product_attention(
-            self._heads(self.query(queries)), self._heads(self.key(sequence)), self._heads(self.value(sequence)),
+            self._split(self.query(queries)), self._split(self.key(sequence)), self._split(self.value(sequence)),
             attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)  # [B, heads, C, d/heads]
         return self.out(context.transpose(1, 2).reshape_as(queries))
 
