@@ -475,8 +475,10 @@ def test_each_run_records_the_commit_it_ran_from(tmp_path):
 
     REPO_ROOT = Path(__file__).resolve().parents[1]
 
-    head = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short=12", "HEAD"],
-                          capture_output=True, text=True).stdout.strip()
+    from recbole_mdsrec.provenance import CODE_PATHS
+
+    head = subprocess.run(["git", "-C", str(REPO_ROOT), "log", "-1", "--format=%H", "--", *CODE_PATHS],
+                          capture_output=True, text=True).stdout.strip()[:12]
     version = code_version()
     assert version.startswith(head) and version in (head, head + "+changes")
     Grid(spec(tmp_path), run_fn=FakeRuns()).run()
