@@ -231,6 +231,27 @@ def test_ablation_reuses_the_comparisons_mdsrec_runs(tmp_path):
     assert again.calls == []
 
 
+def test_a_run_that_stopped_early_under_a_lower_epoch_cap_counts_under_a_higher_one(tmp_path):
+    # FakeRuns trains 2 epochs: under epochs=30 it stopped early, so epochs=200 trains the same run.
+    first = Grid(spec(tmp_path, models=("SASRec",), seeds=(1,), epochs=30), run_fn=FakeRuns()).run()[0].rows[0]
+    again = FakeRuns()
+    reused = Grid(spec(tmp_path, models=("SASRec",), seeds=(1,), epochs=200), run_fn=again).run()[0].rows[0]
+    assert again.calls == []
+    assert reused["config_hash"] != first["config_hash"] and reused["test_ndcg@10"] == first["test_ndcg@10"]
+    assert {row["config_hash"] for row in read_runs(tmp_path)} == {first["config_hash"], reused["config_hash"]}
+    # A cap below the epochs it trained would have cut it: another run.
+    shorter = FakeRuns()
+    Grid(spec(tmp_path, models=("SASRec",), seeds=(1,), epochs=1), run_fn=shorter).run()
+    assert len(shorter.calls) == 1
+
+
+def test_a_run_that_reached_its_epoch_cap_is_not_reused_under_a_higher_one(tmp_path):
+    Grid(spec(tmp_path, models=("SASRec",), seeds=(1,), epochs=2), run_fn=FakeRuns()).run()  # 2 of 2 epochs
+    again = FakeRuns()
+    Grid(spec(tmp_path, models=("SASRec",), seeds=(1,), epochs=200), run_fn=again).run()
+    assert [(model, seed) for model, seed, _ in again.calls] == [("SASRec", 1)]
+
+
 def test_failing_model_is_recorded_and_the_others_complete(tmp_path):
     runs = FakeRuns(failing_model="GRU4Rec")
     outcomes = Grid(spec(tmp_path, models=("GRU4Rec", "SASRec")), run_fn=runs).run()

@@ -143,10 +143,23 @@ class Grid:
             finished = other.finished(run.hash)
             if finished is not None:
                 LOG.info("%s: finished in %s (config %s), reused", where, other.folder, run.hash)
-                row = {**finished, "variant": run.entry.variant or "", "params": json.dumps(run.params)}
-                self.store.record(row, run.config, per_user=other.per_user(finished))
-                return row
+                return self._reuse(run, finished, other)
+        for store in (self.store, *self.reuse_stores):
+            twin = store.stopped_early_twin(run.config)
+            if twin is not None:
+                LOG.info("%s: config %s in %s is this run under epochs=%d, which it stopped early within "
+                         "(%d epochs): reused as config %s", where, twin["config_hash"], store.folder,
+                         twin["epoch_cap"], twin["epochs"], run.hash)
+                return self._reuse(run, twin, store)
         return None
+
+    def _reuse(self, run: PlannedRun, finished: dict, store: RunStore) -> dict:
+        """Record another folder's (or config's) finished run as this run; ``epoch_cap`` keeps
+        the cap it trained under."""
+        row = {**finished, "variant": run.entry.variant or "", "params": json.dumps(run.params),
+               "config_hash": run.hash}
+        self.store.record(row, run.config, per_user=store.per_user(finished))
+        return row
 
     def _request(self, run: PlannedRun, where: str):
         """The run's request, with a checkpoint folder of its own, so that a run the last grid

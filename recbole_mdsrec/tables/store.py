@@ -21,6 +21,7 @@ import yaml
 
 from recbole_mdsrec.files import atomic_write, exclusive_lock, write_text_atomically
 from recbole_mdsrec.metrics import metric_sort_key
+from recbole_mdsrec.schema import identity_options
 
 HEAD_COLUMNS = ["model", "variant", "seed", "params", "status", "error"]
 TAIL_COLUMNS = ["epochs", "epoch_cap", "train_seconds", "epoch_seconds", "eval_seconds", "n_parameters",
@@ -68,6 +69,24 @@ class RunStore:
         row = self.rows.get(hash_)
         return row if row is not None and row["status"] == "ok" else None
 
+    def stopped_early_twin(self, config: dict) -> dict | None:
+        """A successful run whose config is ``config`` but for its epoch cap, that stopped
+        early, after no more epochs than ``config``'s cap: the same run as ``config``'s, since
+        the cap only bounds the epoch loop (RecBole trains no schedule that reads it)."""
+        self._reload()
+        cap, wanted = config["epochs"], _uncapped(config)
+        for row in self.rows.values():
+            epochs = row.get("epochs")
+            path = self.config_path(row["model"], row["variant"], row["config_hash"])
+            if row["status"] != "ok" or row["model"] != config["model"] or epochs is None or epochs > cap \
+                    or not path.is_file():
+                continue
+            stored = yaml.safe_load(path.read_text())
+            row_cap = row.get("epoch_cap") or stored["epochs"]  # rows before the epoch_cap column
+            if epochs < row_cap and _uncapped(stored) == wanted:
+                return row
+        return None
+
     def config_path(self, model: str, variant: str | None, hash_: str) -> Path:
         return self.folder / "configs" / f"{label_of(model, variant)}-{hash_}.yaml"
 
@@ -106,6 +125,10 @@ class RunStore:
         for row in self.rows.values():
             writer.writerow({c: "" if row.get(c) is None else row.get(c) for c in columns})
         return out.getvalue()
+
+
+def _uncapped(config: dict) -> dict:
+    return {k: v for k, v in identity_options(config).items() if k != "epochs"}
 
 
 def _per_user_text(per_user: dict[str, dict[str, np.ndarray]]) -> str:
