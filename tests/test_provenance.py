@@ -1,4 +1,4 @@
-"""Which code a run records: the last commit of the code, not of results committed beside it."""
+"""Which code a run records: the last commit of the code that trains, not of results or tables committed beside it."""
 
 import subprocess
 
@@ -23,6 +23,10 @@ def test_results_commits_keep_the_code_version_and_code_commits_change_it(tmp_pa
     code = commit(tmp_path, "setup.cfg", "[metadata]\n", "code")
     assert checkout_version(tmp_path) == code
     commit(tmp_path, "results/ml-100k-mm/runs.csv", "model\n", "results")  # the grid's rows, committed as they grow
+    assert checkout_version(tmp_path) == code
+    commit(tmp_path, "recbole_mdsrec/tables/report.py", "y = 1\n", "report change")  # reads runs, trains none
+    assert checkout_version(tmp_path) == code
+    (tmp_path / "recbole_mdsrec/tables/report.py").write_text("y = 2\n")
     assert checkout_version(tmp_path) == code
     changed = commit(tmp_path, "recbole_mdsrec/models/x.py", "x = 1\n", "model change")
     assert changed != code and checkout_version(tmp_path) == changed
