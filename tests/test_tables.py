@@ -4,10 +4,12 @@ line, and one small real grid."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import math
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -182,7 +184,6 @@ def test_two_grids_sharing_a_folder_keep_each_others_runs(tmp_path):
 
 def test_per_user_metrics_are_stored_compressed_and_plain_files_still_read(tmp_path):
     import gzip
-    import numpy as np
 
     store = RunStore(tmp_path / "results")
     row = run_row("SASRec", 1, 0.5, 0.3)
@@ -250,6 +251,31 @@ def test_a_run_that_reached_its_epoch_cap_is_not_reused_under_a_higher_one(tmp_p
     again = FakeRuns()
     Grid(spec(tmp_path, models=("SASRec",), seeds=(1,), epochs=200), run_fn=again).run()
     assert [(model, seed) for model, seed, _ in again.calls] == [("SASRec", 1)]
+
+
+class PerUserRuns(FakeRuns):
+    """FakeRuns whose runs also give per-user metrics, as runs do since they are kept."""
+
+    def __call__(self, request):
+        result = super().__call__(request)
+        scores = {"user": np.array(["1", "2"]), "ndcg@10": np.array([0.0, 1.0], dtype=np.float32)}
+        return dataclasses.replace(result, per_user={"valid": scores, "test": scores})
+
+
+def test_runs_recorded_without_per_user_metrics_train_again_only_when_asked(tmp_path):
+    Grid(spec(tmp_path), run_fn=FakeRuns()).run()  # 4 runs, none with per-user metrics
+    kept = FakeRuns()
+    Grid(spec(tmp_path), run_fn=kept).run()
+    assert kept.calls == []
+    again = PerUserRuns()
+    Grid(dataclasses.replace(spec(tmp_path), rerun_without_per_user=True), run_fn=again).run()
+    assert [(model, seed) for model, seed, _ in again.calls] == \
+        [("SASRec", 1), ("SASRec", 2), ("GRU4Rec", 1), ("GRU4Rec", 2)]
+    rows = read_runs(tmp_path)
+    assert len(rows) == 4 and all(RunStore(tmp_path / "results").has_per_user(row) for row in rows)
+    done = PerUserRuns()
+    Grid(dataclasses.replace(spec(tmp_path), rerun_without_per_user=True), run_fn=done).run()
+    assert done.calls == []
 
 
 def test_failing_model_is_recorded_and_the_others_complete(tmp_path):

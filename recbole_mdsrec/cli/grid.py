@@ -36,6 +36,9 @@ def add_arguments(group) -> None:
                        "else results/); a scratch folder keeps trial grids out of the committed tables")
     group.add_argument("--table_only", action="store_true",
                        help="train nothing: write the table from the runs already recorded (a grid still running)")
+    group.add_argument("--rerun_without_per_user", action="store_true",
+                       help="train again the finished runs recorded without per-user metrics (kept before they "
+                       "were), so that the table gives their per-user tests")
     group.add_argument("--grid_config", default=None,
                        help="yaml of settings shared by every model of a grid ('' for none; default: the plugin's grid.yaml)")
 
@@ -148,7 +151,7 @@ def main(args, overrides: dict, argv: list[str]) -> int:
     main_folder = roots.results_root() / dataset
     reuse = [other_folder, *([main_folder, main_folder / "ablation"] if main_folder != comparison_folder else [])]
     spec = GridSpec(entries, dataset, seeds, folder, budget, files, overrides, reuse_dirs=reuse, jobs=jobs,
-                    tuning=tuning, train=not args.table_only)
+                    tuning=tuning, train=not args.table_only, rerun_without_per_user=args.rerun_without_per_user)
     try:
         outcomes = Grid(spec).run()
     except KeyboardInterrupt:  # the grid has said what is kept and how to go on

@@ -22,7 +22,7 @@ DISTRIBUTED_OPTIONS = ("nproc", "world_size", "ip", "port", "group_offset")
 MODE_FLAGS = {"recommend": "--recommend", "explain": "--explain", "export": "--export"}  # a mode's own flag
 #: option -> the modes that read it; anywhere else it is refused, never read as a wish to switch modes
 OPTION_MODES = {
-    **{name: ("grid",) for name in (*grid_command.OPTIONS, "table_only")},
+    **{name: ("grid",) for name in (*grid_command.OPTIONS, "table_only", "rerun_without_per_user")},
     **{name: ("train",) for name in (*DISTRIBUTED_OPTIONS, "resume")},
     "sequence": ("recommend",), "user": ("recommend", "explain"), "checkpoint": ("recommend", "explain", "export"),
     "picture": ("explain",), "out": ("export",),

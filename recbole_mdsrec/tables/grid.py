@@ -135,22 +135,29 @@ class Grid:
 
     def _known_row(self, run: PlannedRun, where: str) -> dict | None:
         """The run's row if this folder or a ``reuse_dirs`` folder finished it."""
-        finished = self.store.finished(run.hash)
+        finished = self._usable(self.store, self.store.finished(run.hash), where)
         if finished is not None:
             LOG.info("%s: finished before (config %s), skipped", where, run.hash)
             return finished
         for other in self.reuse_stores:
-            finished = other.finished(run.hash)
+            finished = self._usable(other, other.finished(run.hash), where)
             if finished is not None:
                 LOG.info("%s: finished in %s (config %s), reused", where, other.folder, run.hash)
                 return self._reuse(run, finished, other)
         for store in (self.store, *self.reuse_stores):
-            twin = store.stopped_early_twin(run.config)
+            twin = self._usable(store, store.stopped_early_twin(run.config), where)
             if twin is not None:
                 LOG.info("%s: config %s in %s is this run under epochs=%d, which it stopped early within "
                          "(%d epochs): reused as config %s", where, twin["config_hash"], store.folder,
                          twin["epoch_cap"], twin["epochs"], run.hash)
                 return self._reuse(run, twin, store)
+        return None
+
+    def _usable(self, store: RunStore, row: dict | None, where: str) -> dict | None:
+        """``row`` unless the grid retrains runs recorded without per-user metrics and it is one."""
+        if row is None or not self.spec.rerun_without_per_user or store.has_per_user(row):
+            return row
+        LOG.info("%s: config %s in %s has no per-user metrics: trained again", where, row["config_hash"], store.folder)
         return None
 
     def _reuse(self, run: PlannedRun, finished: dict, store: RunStore) -> dict:

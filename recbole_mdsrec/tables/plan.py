@@ -48,6 +48,8 @@ class GridSpec:
     reuse_dirs: list[Path] = field(default_factory=list)
     jobs: int = 1  # runs trained at once, each in its own process
     train: bool = True  # False: only the runs already recorded (a table of a grid still running)
+    # True: a finished run recorded without per-user metrics (kept before they were) trains again
+    rerun_without_per_user: bool = False
     tuning: ProcessTuning = ProcessTuning()  # applied in each run's process when jobs > 1
 
 

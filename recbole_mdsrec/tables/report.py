@@ -194,10 +194,12 @@ def _comparison(info: ReportInfo, metrics, ref: Summary, others: dict[str, Summa
              "The verdict uses only the corrected per-user p-value (< 0.05)."]
     if ref_runs is None:
         lines += ["", f"**No per-user test:** {name}'s runs were recorded without per-user metrics (runs before "
-                      "they were kept); rerun them for the per-user columns. Only the seed-level test is shown."]
+                      "they were kept); the command above with `--rerun_without_per_user` trains them again for the "
+                      "per-user columns. Only the seed-level test is shown."]
     missing = [label for label, runs in other_runs.items() if runs is None]
     if ref_runs is not None and missing:
-        lines += ["", f"No per-user metrics stored for {', '.join(missing)}: those rows have the seed-level test only."]
+        lines += ["", f"No per-user metrics stored for {', '.join(missing)}: those rows have the seed-level test only "
+                      "(the command above with `--rerun_without_per_user` trains them again)."]
     verdicts: dict[str, dict[str, list[str]]] = {}
     for m in metrics:
         results = {label: significance.compare(ref_runs, runs, m) if ref_runs is not None and runs is not None else None

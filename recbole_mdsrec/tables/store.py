@@ -93,14 +93,22 @@ class RunStore:
     def per_user_path(self, model: str, variant: str | None, hash_: str) -> Path:
         return self.folder / "per_user" / f"{label_of(model, variant)}-{hash_}.csv.gz"
 
+    def _per_user_file(self, row: dict) -> Path | None:
+        path = self.per_user_path(row["model"], row["variant"], row["config_hash"])
+        plain = path.with_suffix("")  # <label>-<hash>.csv, as runs before the compression were kept
+        return next((p for p in (path, plain) if p.is_file()), None)
+
+    def has_per_user(self, row: dict) -> bool:
+        return self._per_user_file(row) is not None
+
     def per_user(self, row: dict) -> dict[str, dict[str, np.ndarray]] | None:
         """``{"valid": {"user": tokens, "ndcg@10": values, ...}, "test": {...}}`` of a recorded
         run, or None for a run recorded without them."""
-        path = self.per_user_path(row["model"], row["variant"], row["config_hash"])
-        plain = path.with_suffix("")  # <label>-<hash>.csv, as runs before the compression were kept
-        if path.is_file():
-            return _read_per_user(gzip.decompress(path.read_bytes()).decode("utf-8"))
-        return _read_per_user(plain.read_text(encoding="utf-8")) if plain.is_file() else None
+        path = self._per_user_file(row)
+        if path is None:
+            return None
+        data = path.read_bytes()
+        return _read_per_user((gzip.decompress(data) if path.suffix == ".gz" else data).decode("utf-8"))
 
     def record(self, row: dict, config: dict, per_user: dict | None = None) -> None:
         """Write the run's per-user metrics and config, then its row; all are complete on disk
