@@ -52,6 +52,7 @@ class RunStore:
         self.folder = Path(folder)
         self.csv_path = self.folder / "runs.csv"
         self.rows: dict[str, dict] = {}
+        self._configs: dict[str, dict | None] = {}  # config hash -> its configs/ yaml, read once
         self._reload()
 
     def _reload(self) -> None:
@@ -77,15 +78,23 @@ class RunStore:
         cap, wanted = config["epochs"], _uncapped(config)
         for row in self.rows.values():
             epochs = row.get("epochs")
-            path = self.config_path(row["model"], row["variant"], row["config_hash"])
-            if row["status"] != "ok" or row["model"] != config["model"] or epochs is None or epochs > cap \
-                    or not path.is_file():
+            if row["status"] != "ok" or row["model"] != config["model"] or epochs is None or epochs > cap:
                 continue
-            stored = yaml.safe_load(path.read_text())
+            stored = self._stored_config(row)
+            if stored is None:
+                continue
             row_cap = row.get("epoch_cap") or stored["epochs"]  # rows before the epoch_cap column
             if epochs < row_cap and _uncapped(stored) == wanted:
                 return row
         return None
+
+    def _stored_config(self, row: dict) -> dict | None:
+        """The row's resolved config as ``configs/`` keeps it (the same for a hash every time it is written)."""
+        hash_ = row["config_hash"]
+        if hash_ not in self._configs:
+            path = self.config_path(row["model"], row["variant"], hash_)
+            self._configs[hash_] = yaml.safe_load(path.read_text()) if path.is_file() else None
+        return self._configs[hash_]
 
     def config_path(self, model: str, variant: str | None, hash_: str) -> Path:
         return self.folder / "configs" / f"{label_of(model, variant)}-{hash_}.yaml"
