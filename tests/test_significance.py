@@ -107,24 +107,30 @@ def test_summary_is_written_from_the_stored_comparisons(tmp_path, capsys):
 
     from recbole_mdsrec.cli import summary as summary_cli
 
-    def comparison(command, verdicts, fdsa_converged=True):
-        entry = lambda label, mean, converged=True: {  # noqa: E731
-            "label": label, "seeds": 3, "converged": converged, "error": None,
-            "means": {"ndcg@10": mean, "recall@10": 2 * mean}, "stds": {"ndcg@10": 0.001, "recall@10": 0.002}}
+    def comparison(command, verdicts, fdsa_converged=True, sasrec_seeds=3):
+        entry = lambda label, mean, converged=True, seeds=3: {  # noqa: E731
+            "label": label, "seeds": seeds, "converged": converged, "error": None,
+            "means": {"ndcg@10": mean, "recall@10": 2 * mean},
+            "stds": {"ndcg@10": 0.001 if seeds > 1 else None, "recall@10": 0.002 if seeds > 1 else None}}
         return {"title": "t", "command": command, "seeds": [1, 2, 3], "reference": "MDSRec", "verdicts": verdicts,
-                "entries": [entry("SASRec", 0.05), entry("FDSA", 0.06, fdsa_converged), entry("MDSRec", 0.07)]}
+                "entries": [entry("SASRec", 0.05, seeds=sasrec_seeds), entry("FDSA", 0.06, fdsa_converged),
+                            entry("MDSRec", 0.07)]}
 
     told = {m: {"better": ["SASRec"], "worse": [], "no difference": [], "not counted": ["FDSA"]}
             for m in ("ndcg@10", "recall@10")}
     (tmp_path / "hm").mkdir()
     (tmp_path / "hm" / "summary.json").write_text(json.dumps(comparison("python run.py --dataset=hm", told, False)))
     (tmp_path / "ml-100k-mm").mkdir()
-    (tmp_path / "ml-100k-mm" / "summary.json").write_text(json.dumps(comparison("python run.py", None)))
+    (tmp_path / "ml-100k-mm" / "summary.json").write_text(json.dumps(comparison("python run.py", None,
+                                                                                sasrec_seeds=1)))
     assert summary_cli.main(["--results_dir", str(tmp_path)]) == 0
     text = (tmp_path / "summary.md").read_text()
     ndcg = markdown_tables(text)[0]
     assert ndcg[0] == ["Model", "hm", "ml-100k-mm"]
+    assert ndcg[1] == ["SASRec", "0.0500 ± 0.0010", "0.0500 (1/3 seeds)"]
     assert ndcg[2] == ["FDSA", "0.0600 ± 0.0010 †", "0.0600 ± 0.0010"]
+    assert "- hm: `python run.py --dataset=hm`, seeds 1, 2, 3; complete" in text
+    assert "- ml-100k-mm: `python run.py`, seeds 1, 2, 3; partial: 7 of 9 runs" in text
     assert "- hm: MDSRec: better than SASRec; ahead of FDSA (not converged, not counted)." in text
     assert "- ml-100k-mm: MDSRec not tested per user (its runs have no per-user metrics)." in text
     assert summary_cli.main(["--results_dir", str(tmp_path / "empty")]) == 2

@@ -79,14 +79,24 @@ def build_screening(comparisons: dict[str, dict], command: str, metric: str = "n
     return "\n".join(lines) + "\n"
 
 
-def _cell(entry: dict | None, metric: str) -> str:
+def _cell(entry: dict | None, metric: str, planned_seeds: int) -> str:
+    """Mean ± std; an entry with fewer seeds than its grid plans says how many it has."""
     if entry is None:
         return "—"
     mean, std = entry["means"].get(metric), entry["stds"].get(metric)
     if mean is None:
         return f"failed: {entry['error']}" if entry.get("error") else "—"
     text = f"{mean:.4f}" + (f" ± {std:.4f}" if std is not None else "")
+    if entry["seeds"] < planned_seeds:
+        text += f" ({entry['seeds']}/{planned_seeds} seeds)"
     return text + ("" if entry["converged"] else " †")
+
+
+def _state(comparison: dict) -> str:
+    """``complete`` or ``partial: N of M runs``, from the entries' seed counts."""
+    planned = len(comparison["entries"]) * len(comparison["seeds"])
+    done = sum(e["seeds"] for e in comparison["entries"])
+    return "complete" if done >= planned else f"partial: {done} of {planned} runs"
 
 
 def _verdict_line(dataset: str, comparison: dict, metric: str) -> str:
@@ -105,11 +115,14 @@ def build_summary(comparisons: dict[str, dict], command: str) -> str:
     lines = ["# Results across datasets", "",
              f"Written by `{command}` from each dataset's `summary.json` (the numbers of its `table.md`); "
              "nothing is retrained. Each cell: test mean ± sample standard deviation over seeds; "
-             "† marks an entry with a run that reached the epoch cap (not converged).", ""]
-    lines += [f"- {d}: `{c['command']}`, seeds {', '.join(map(str, c['seeds']))}" for d, c in comparisons.items()]
+             "† marks an entry with a run that reached the epoch cap (not converged); \"(n/N seeds)\" one "
+             "whose grid has not finished all its seeds yet.", ""]
+    lines += [f"- {d}: `{c['command']}`, seeds {', '.join(map(str, c['seeds']))}; {_state(c)}"
+              for d, c in comparisons.items()]
     for metric in SUMMARY_METRICS:
         by_label = {d: {e["label"]: e for e in c["entries"]} for d, c in comparisons.items()}
-        rows = [[model, *(_cell(by_label[d].get(model), metric) for d in datasets)] for model in models]
+        rows = [[model, *(_cell(by_label[d].get(model), metric, len(comparisons[d]["seeds"])) for d in datasets)]
+                for model in models]
         lines += ["", f"## Test {display_metric(metric)}", "", render_table(["Model", *datasets], rows), "",
                   f"Verdicts on {display_metric(metric)} (per-user paired t-test, Holm-corrected across the "
                   "baselines of each dataset, p < 0.05):", ""]
