@@ -79,6 +79,16 @@ def test_trains_and_predict_matches_full_sort(name, dataset, request):
     _assert_predict_matches_full_sort(model, next(iter(train)))
 
 
+@pytest.mark.parametrize("name", MODELS)
+def test_one_modality_alone_trains(name, ml_config):
+    """As on microlens-50k, which has titles only: the model sees the text modality alone."""
+    _, (train, _, _), model = build_model(name, {**ml_config, "modalities": ["text"]}, MM_SLICE)
+    assert model.modal_items.modalities == ["text"]
+    losses = _train_a_few_batches(model, train)
+    assert losses and all(torch.isfinite(torch.tensor(losses)))
+    _assert_predict_matches_full_sort(model, next(iter(train)))
+
+
 def test_hm_slice_has_products_without_text(hm_config):
     _, (train, _, _), _ = build_model("SASRecF", hm_config, HM_SLICE)
     masks = train.dataset.modal_masks
