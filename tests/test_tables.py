@@ -278,6 +278,20 @@ def test_runs_recorded_without_per_user_metrics_train_again_only_when_asked(tmp_
     assert done.calls == []
 
 
+def test_of_two_stopped_early_twins_the_one_with_per_user_metrics_is_reused(tmp_path):
+    # The same run under caps 30 (recorded before per-user metrics were kept) and 50 (with them):
+    # under cap 200 either is this run, and the one with per-user metrics gives the per-user tests.
+    Grid(spec(tmp_path, models=("SASRec",), seeds=(1,), epochs=30), run_fn=FakeRuns()).run()
+    Grid(dataclasses.replace(spec(tmp_path, models=("SASRec",), seeds=(1,), epochs=50),
+                             rerun_without_per_user=True), run_fn=PerUserRuns()).run()
+    store = RunStore(tmp_path / "results")
+    assert [store.has_per_user(row) for row in read_runs(tmp_path)] == [False, True]  # cap 30, cap 50
+    again = FakeRuns()
+    reused = Grid(dataclasses.replace(spec(tmp_path, models=("SASRec",), seeds=(1,), epochs=200),
+                                      rerun_without_per_user=True), run_fn=again).run()[0].rows[0]
+    assert again.calls == [] and store.has_per_user(reused)
+
+
 def test_failing_model_is_recorded_and_the_others_complete(tmp_path):
     runs = FakeRuns(failing_model="GRU4Rec")
     outcomes = Grid(spec(tmp_path, models=("GRU4Rec", "SASRec")), run_fn=runs).run()

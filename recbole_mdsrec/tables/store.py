@@ -73,9 +73,11 @@ class RunStore:
     def stopped_early_twin(self, config: dict) -> dict | None:
         """A successful run whose config is ``config`` but for its epoch cap, that stopped
         early, after no more epochs than ``config``'s cap: the same run as ``config``'s, since
-        the cap only bounds the epoch loop (RecBole trains no schedule that reads it)."""
+        the cap only bounds the epoch loop (RecBole trains no schedule that reads it). Of
+        several such runs, one with per-user metrics first."""
         self._reload()
         cap, wanted = config["epochs"], _uncapped(config)
+        twins = []
         for row in self.rows.values():
             epochs = row.get("epochs")
             if row["status"] != "ok" or row["model"] != config["model"] or epochs is None or epochs > cap:
@@ -85,8 +87,8 @@ class RunStore:
                 continue
             row_cap = row.get("epoch_cap") or stored["epochs"]  # rows before the epoch_cap column
             if epochs < row_cap and _uncapped(stored) == wanted:
-                return row
-        return None
+                twins.append(row)
+        return next((row for row in twins if self.has_per_user(row)), twins[0] if twins else None)
 
     def _stored_config(self, row: dict) -> dict | None:
         """The row's resolved config as ``configs/`` keeps it (the same for a hash every time it is written)."""
