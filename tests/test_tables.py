@@ -418,6 +418,17 @@ def test_command_line_grid_and_ablation(tmp_path, monkeypatch):
     assert (tmp_path / "trials" / DATASET / "table.md").is_file()
     assert [c for c in failing.calls if c[0] == "SASRec"] == [], "the main table's SASRec run is reused, not retrained"
     assert "GRU4Rec" in (folder / "table.md").read_text()
+    # The other way round only when asked: a main grid copies a trial folder's finished run with --reuse_from.
+    failing.calls.clear()
+    assert cli.main(["--mode=grid", "--model=SASRec", f"--dataset={DATASET}", "--seeds=4,", "--results_dir=trials",
+                     "--gpu_id="]) == 0
+    assert cli.main(["--mode=grid", "--model=SASRec", f"--dataset={DATASET}", "--seeds=4,", "--reuse_from=trials",
+                     "--gpu_id="]) == 0
+    assert [c[:2] for c in failing.calls] == [("SASRec", 4)], "trained once, in the trial folder"
+    copied = [r for r in RunStore(folder).rows.values() if r["seed"] == 4]
+    assert [r["config_hash"] for r in copied] == [r["config_hash"] for r in RunStore(tmp_path / "trials" / DATASET).rows.values()
+                                                  if r["seed"] == 4]
+    assert cli.main(["--mode=grid", "--model=SASRec", f"--dataset={DATASET}", "--reuse_from=nowhere", "--gpu_id="]) == 2
     failing.calls.clear()
     assert cli.main(["--model=SASRec,MDSRec", f"--dataset={DATASET}", "--seeds=3", "--table_only", "--gpu_id="]) == 0
     assert failing.calls == []  # nothing trained: seed 3 is left out

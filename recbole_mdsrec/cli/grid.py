@@ -16,7 +16,7 @@ from recbole_mdsrec.cli.common import split_files
 from recbole_mdsrec.errors import ConfigError
 from recbole_mdsrec.launch import ProcessTuning
 
-OPTIONS = ("seeds", "budget", "jobs", "results_dir", "grid_config")
+OPTIONS = ("seeds", "budget", "jobs", "results_dir", "grid_config", "reuse_from")
 REFERENCE_MODEL = "MDSRec"
 REFERENCE_PRESET = "full"
 #: ``--model=comparison``: the paper's baselines, BERT4Rec and SGP4SR beside MDSRec, in table order.
@@ -34,6 +34,10 @@ def add_arguments(group) -> None:
     group.add_argument("--results_dir", default=None,
                        help="folder of the grid's results, one sub-folder per dataset (default $MDSREC_RESULTS_ROOT, "
                        "else results/); a scratch folder keeps trial grids out of the committed tables")
+    group.add_argument("--reuse_from", default=None,
+                       help="other results folders, comma-separated (e.g. results/trials/screening): a run they "
+                       "finished with the same config hash (in <folder>/<dataset>/ or its ablation/) is copied, "
+                       "not trained again")
     group.add_argument("--table_only", action="store_true",
                        help="train nothing: write the table from the runs already recorded (a grid still running)")
     group.add_argument("--rerun_without_per_user", action="store_true",
@@ -69,6 +73,16 @@ def parse_count(option: str, value: str | None, fix: str) -> int:
     if count < 1:
         raise ConfigError(f"Cannot read --{option}={value}. Fix: give a positive integer{fix}.")
     return count
+
+
+def reuse_folders(value: str | None, dataset: str) -> list[Path]:
+    """``--reuse_from=A,B``: each results root's ``<dataset>/`` and ``<dataset>/ablation/``."""
+    roots_given = [Path(part.strip()) for part in (value or "").split(",") if part.strip()]
+    missing = [str(root) for root in roots_given if not root.is_dir()]
+    if missing:
+        raise ConfigError(f"--reuse_from names {', '.join(missing)}, which is not a folder. Fix: give results "
+                          "folders that hold <dataset>/runs.csv, e.g. --reuse_from=results/trials/screening.")
+    return [folder for root in roots_given for folder in (root / dataset, root / dataset / "ablation")]
 
 
 def grid_files(grid_config: str | None, config_files: list[str] | None) -> tuple[list[str], list[str]]:
@@ -149,7 +163,8 @@ def main(args, overrides: dict, argv: list[str]) -> int:
     other_folder = comparison_folder if ablation else comparison_folder / "ablation"
     # Trials elsewhere (--results_dir) also reuse the runs of the main tables.
     main_folder = roots.results_root() / dataset
-    reuse = [other_folder, *([main_folder, main_folder / "ablation"] if main_folder != comparison_folder else [])]
+    reuse = [other_folder, *([main_folder, main_folder / "ablation"] if main_folder != comparison_folder else []),
+             *reuse_folders(args.reuse_from, dataset)]
     spec = GridSpec(entries, dataset, seeds, folder, budget, files, overrides, reuse_dirs=reuse, jobs=jobs,
                     tuning=tuning, train=not args.table_only, rerun_without_per_user=args.rerun_without_per_user)
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 from recbole_mdsrec.files import atomic_write, write_text_atomically
 from recbole_mdsrec.metrics import display_metric, metric_sort_key
 from recbole_mdsrec.schema import NON_RESULT_KEYS
-from recbole_mdsrec.tables import significance, stats, tuning
+from recbole_mdsrec.tables import claims, significance, stats, tuning
 from recbole_mdsrec.text_tables import render_table
 
 # Options every table states, whatever the grid file sets: together they are the protocol.
@@ -125,13 +125,19 @@ def build_report(outcomes, info: ReportInfo, per_user=None) -> tuple[str, dict]:
             rows.append([o.label, status, *[""] * (max(len(metrics), 1) - 1), done])
     ref = summaries.get(info.reference)
     others = {label: s for label, s in summaries.items() if label != info.reference}
+    runs = {o.label: per_user_runs(o, per_user) for o in outcomes if o.label in summaries}
+    unconverged = {o.label for o in outcomes if o.label in summaries and not converged(o)}
     comparison, verdicts = [], None
     if ref is not None and others:
         best_other = {m: max(others, key=lambda label: others[label].means[m]) for m in metrics}
         rows.append([f"Improvement of {info.reference} over the best {info.others}",
                      *(f"{_percent(stats.relative_improvement(ref.means[m], others[best_other[m]].means[m]))} "
                        f"(vs {best_other[m]})" for m in metrics), ""])
-        comparison, verdicts = _comparison(info, metrics, ref, others, outcomes, per_user)
+        comparison, verdicts = _comparison(info, metrics, ref, others, runs, unconverged)
+    checked = claims.check_all(list(summaries), {m: {label: s.means[m] for label, s in summaries.items()}
+                                                 for m in metrics}, runs, unconverged, metrics)
+    if not any(c["pairs"] for by_claim in checked.values() for c in by_claim):
+        checked = None  # no claim's models in this grid (an ablation)
     finished = sum(len(o.ok_rows) for o in outcomes)
     state = ([f"**State: partial.** {finished} of {info.planned_runs} runs have results; the grid goes on with "
               "the command above, and the table is written again from every finished run.", ""]
@@ -150,6 +156,8 @@ def build_report(outcomes, info: ReportInfo, per_user=None) -> tuple[str, dict]:
         render_table(["Model", *(list(map(display_metric, metrics)) or ["Result"]), "Seeds"], rows),
         *comparison,
     ]
+    if checked is not None:
+        lines += _claims_section(checked, _chart_metrics(metrics))
     lines += _tuning_section(outcomes, valid)
     lines += _training_length_section(outcomes)
     failures = [(o.label, row) for o in outcomes for row in [*o.tried, *o.rows] if row["status"] != "ok"]
@@ -172,18 +180,19 @@ def build_report(outcomes, info: ReportInfo, per_user=None) -> tuple[str, dict]:
                      "valid_means": {m: v for m, v in summarize(o, metrics, "valid").means.items() if not math.isnan(v)},
                      "error": o.error} for o in outcomes],
         "verdicts": verdicts,  # metric -> better / worse / no difference / not counted -> labels; None untested
+        "claims": checked,     # metric -> the paper's claims checked (tables/claims.py); None without their models
     }
     return "\n".join(lines), data
 
 
-def _comparison(info: ReportInfo, metrics, ref: Summary, others: dict[str, Summary], outcomes, per_user) -> list[str]:
+def _comparison(info: ReportInfo, metrics, ref: Summary, others: dict[str, Summary], runs: dict[str, dict | None],
+                unconverged: set[str]) -> list[str]:
     """Per metric: each other entry against the reference, per user (Holm-corrected across the
-    entries), with the seed-level t-test as a secondary column; then the verdict."""
+    entries), with the seed-level t-test as a secondary column; then the verdict. ``runs``:
+    label -> seed -> per-user arrays (None without them)."""
     name = info.reference
-    by_label = {o.label: o for o in outcomes}
-    ref_runs = per_user_runs(by_label[name], per_user)
-    other_runs = {label: per_user_runs(by_label[label], per_user) for label in others}
-    unconverged = {label for label in [name, *others] if not converged(by_label[label])}
+    ref_runs = runs[name]
+    other_runs = {label: runs[label] for label in others}
     lines = ["", f"## {name} against each {info.others}", "",
              f"Per user: each test user's value averaged over an entry's seeds, {name} minus the {info.others}; "
              "the mean difference with its 95% bootstrap interval over users, and the two-sided p-value of a "
@@ -241,6 +250,19 @@ def _comparison(info: ReportInfo, metrics, ref: Summary, others: dict[str, Summa
     if name in unconverged:
         lines += ["", f"{name} itself reached the epoch cap in a run: its own numbers are before convergence."]
     return lines, (None if ref_runs is None else verdicts)
+
+
+def _claims_section(checked: dict[str, list[dict]], metrics: list[str]) -> list[str]:
+    """The paper's qualitative claims, held or not on this dataset (``tables/claims.py``)."""
+    lines = ["", "## The paper's claims", "",
+             "Each claim is a set of pairs (the entry said to win, the entry it should beat), tested per user as "
+             "above and Holm-corrected across the pairs of the claim; held = every pair significantly better "
+             "(p < 0.05), partly held = some, not held = none. `>` significantly better, `<` significantly worse, "
+             "`≈` no significant difference (`recbole_mdsrec/tables/claims.py`)."]
+    for m in metrics:
+        lines += ["", f"{display_metric(m)}:", ""]
+        lines += [claims.detail_line(c, c["statement"]) for c in checked[m]]
+    return lines
 
 
 def _p_plain(p: float | None) -> str:

@@ -73,6 +73,17 @@ def common_users(*entries: Mapping[int, Mapping[str, np.ndarray]]) -> np.ndarray
     return np.array(sorted(set.intersection(*sets))) if sets else np.array([], dtype=str)
 
 
+def per_user_test(reference: Mapping[int, Mapping[str, np.ndarray]], other: Mapping[int, Mapping[str, np.ndarray]],
+                  metric: str) -> tuple[float, float | None] | None:
+    """The per-user test alone (no interval, no permutations): the mean difference of the
+    users' seed means and the paired t-test's p, uncorrected; None when no user is shared."""
+    users = common_users(reference, other)
+    if users.size == 0:
+        return None
+    x, y = aligned(reference, metric, users).mean(axis=0), aligned(other, metric, users).mean(axis=0)
+    return float((x - y).mean()), paired_t(x, y)
+
+
 def compare(reference: Mapping[int, Mapping[str, np.ndarray]], other: Mapping[int, Mapping[str, np.ndarray]],
             metric: str) -> PairedResult | None:
     """``reference`` and ``other``: seed -> that run's per-user arrays (``"user"`` and metrics).
@@ -143,9 +154,14 @@ def seed_permutation_p(reference: np.ndarray, other: np.ndarray) -> float | None
 
 def verdict(result: PairedResult | None, p_corrected: float | None) -> str:
     """'better', 'worse' or 'no difference' of the reference, from the corrected per-user p."""
-    if result is None or p_corrected is None or p_corrected >= ALPHA:
+    return direction(None if result is None else result.mean_difference, p_corrected)
+
+
+def direction(mean_difference: float | None, p_corrected: float | None) -> str:
+    """'better', 'worse' or 'no difference', from a mean difference and its corrected p."""
+    if mean_difference is None or p_corrected is None or p_corrected >= ALPHA:
         return "no difference"
-    return "better" if result.mean_difference > 0 else "worse"
+    return "better" if mean_difference > 0 else "worse"
 
 
 def verdict_phrases(verdicts: Mapping[str, list[str]], not_counted: str) -> list[str]:

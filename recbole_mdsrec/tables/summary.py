@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from recbole_mdsrec.metrics import display_metric
+from recbole_mdsrec.tables import claims
 from recbole_mdsrec.tables.significance import verdict_phrases
 from recbole_mdsrec.text_tables import render_table
 
@@ -127,4 +128,31 @@ def build_summary(comparisons: dict[str, dict], command: str) -> str:
                   f"Verdicts on {display_metric(metric)} (per-user paired t-test, Holm-corrected across the "
                   "baselines of each dataset, p < 0.05):", ""]
         lines += [_verdict_line(d, c, metric) for d, c in comparisons.items()]
+    lines += _claims_section(comparisons)
     return "\n".join(lines) + "\n"
+
+
+def _claims_section(comparisons: dict[str, dict]) -> list[str]:
+    """The paper's claims × datasets per metric, then each dataset's pairs with their
+    corrected p-values (as each table's ``claims``, ``tables/claims.py``)."""
+    checked = {d: c["claims"] for d, c in comparisons.items() if c.get("claims")}
+    if not checked:
+        return []
+    lines = ["", "## The paper's claims", "",
+             "Each claim is a set of pairs (the entry said to win, the entry it should beat), each tested per user "
+             "(paired t-test) and Holm-corrected across the pairs of the claim: held = every pair significantly "
+             "better (p < 0.05), partly held = some, not held = none; \"(k of n)\" counts the pairs won, \"without\" "
+             "names the entries whose runs are not in yet. `>` significantly better, `<` significantly worse, "
+             "`≈` no significant difference (`recbole_mdsrec/tables/claims.py`)."]
+    for metric in SUMMARY_METRICS:
+        statements = list(dict.fromkeys(c["statement"] for by_metric in checked.values()
+                                        for c in by_metric.get(metric, [])))
+        if not statements:
+            continue
+        by_statement = {d: {c["statement"]: c for c in by_metric.get(metric, [])} for d, by_metric in checked.items()}
+        rows = [[statement, *(claims.status_cell(by_statement[d][statement]) if statement in by_statement[d] else "—"
+                              for d in checked)] for statement in statements]
+        lines += ["", f"### {display_metric(metric)}", "", render_table(["Claim", *checked], rows), ""]
+        lines += [claims.detail_line(by_statement[d][statement], f"{d}, {statement.split(' (')[0]}")
+                  for statement in statements for d in checked if statement in by_statement[d]]
+    return lines
