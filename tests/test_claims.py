@@ -31,7 +31,7 @@ def test_each_claim_pairs_the_entries_it_names():
     assert modalities.pairs(present, means) == [("GRU4RecF", "BERT4Rec"), ("FDSA", "BERT4Rec")]
     # the paper's baselines only: SGP4SR is in no claim
     assert mdsrec.pairs(present, means) == [("MDSRec", o) for o in ("SASRec", "GRU4Rec", "BERT4Rec", "GRU4RecF", "FDSA")]
-    assert Claim("k", "s", ("A",)).pairs(["A", "B", "C"], {}) == [("A", "B"), ("A", "C")]  # no opponents: all others
+    assert Claim("k", "t", "s", ("A",)).pairs(["A", "B", "C"], {}) == [("A", "B"), ("A", "C")]  # no opponents: all others
 
 
 def stored_runs(store: RunStore, model: str) -> dict[int, dict]:

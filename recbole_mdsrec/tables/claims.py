@@ -44,7 +44,8 @@ class Claim:
     ``opponents=None``: every other entry of the comparison."""
 
     key: str
-    statement: str
+    title: str      # short, for lists
+    statement: str  # the claim as the tables state it
     winners: tuple[str, ...]
     opponents: tuple[str, ...] | None = None
     paired: bool = False
@@ -65,11 +66,13 @@ class Claim:
 
 
 PAPER_CLAIMS = (
-    Claim("features", "Feature-aware beats ID-only (GRU4RecF > GRU4Rec, SASRecF > SASRec)",
+    Claim("features", "Feature-aware beats ID-only", "Feature-aware beats ID-only (GRU4RecF > GRU4Rec, SASRecF > SASRec)",
           ("GRU4RecF", "SASRecF"), ("GRU4Rec", "SASRec"), paired=True),
-    Claim("modalities", "Modality-based beats ID-based (each modality-based baseline > the strongest ID-based model)",
+    Claim("modalities", "Modality-based beats ID-based",
+          "Modality-based beats ID-based (each modality-based baseline > the strongest ID-based model)",
           MODALITY_BASED, ID_BASED, strongest=True),
-    Claim("mdsrec", "MDSRec beats every baseline (the paper's eight and BERT4Rec)", ("MDSRec",), ID_BASED + MODALITY_BASED),
+    Claim("mdsrec", "MDSRec beats every baseline", "MDSRec beats every baseline (the paper's eight and BERT4Rec)",
+          ("MDSRec",), ID_BASED + MODALITY_BASED),
 )
 
 
@@ -105,7 +108,7 @@ def check(claim: Claim, present: list[str], means: Mapping[str, float], runs: Ma
             outcome = "not counted"
         checked.append({"winner": winner, "opponent": opponent, "outcome": outcome,
                         "mean_difference": result[0] if result else None, "p": p})
-    return {"key": claim.key, "statement": claim.statement, "status": _status(checked),
+    return {"key": claim.key, "title": claim.title, "statement": claim.statement, "status": _status(checked),
             "missing": [label for label in dict.fromkeys(claim.named()) if label not in present],
             "pairs": checked}
 

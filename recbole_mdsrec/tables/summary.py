@@ -153,6 +153,6 @@ def _claims_section(comparisons: dict[str, dict]) -> list[str]:
         rows = [[statement, *(claims.status_cell(by_statement[d][statement]) if statement in by_statement[d] else "—"
                               for d in checked)] for statement in statements]
         lines += ["", f"### {display_metric(metric)}", "", render_table(["Claim", *checked], rows), ""]
-        lines += [claims.detail_line(by_statement[d][statement], f"{d}, {statement.split(' (')[0]}")
+        lines += [claims.detail_line(by_statement[d][statement], f"{d}, {by_statement[d][statement]['title']}")
                   for statement in statements for d in checked if statement in by_statement[d]]
     return lines
