@@ -171,6 +171,27 @@ def test_interrupted_grid_resumes_with_only_the_rest(tmp_path):
     assert idle.calls == []
 
 
+def test_kill_stops_a_grid_as_ctrl_c_does_and_the_handlers_come_back(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    monkeypatch.chdir(tmp_path)
+
+    class KilledOnSecondRun(FakeRuns):
+        def __call__(self, request):
+            if len(self.calls) == 1:
+                os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` from another shell
+            return super().__call__(request)
+
+    runs = KilledOnSecondRun()
+    monkeypatch.setattr(grid_module, "run_request", runs)
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    assert cli.main(["--model=SASRec,GRU4Rec", f"--dataset={DATASET}", "--gpu_id="]) == 130
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+    assert [row["model"] for row in RunStore(tmp_path / "results" / DATASET).rows.values()] == ["SASRec"]
+    assert len(runs.calls) == 1  # the killed run never got to train
+
+
 def test_two_grids_sharing_a_folder_keep_each_others_runs(tmp_path):
     # Seen: two grids on one dataset each rewrote runs.csv from their own rows, and one's run vanished.
     folder = tmp_path / "results"

@@ -4,8 +4,10 @@ written as ``results/<dataset>/table.md``."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -121,6 +123,25 @@ def preset_entries(models: list[str], variant: str) -> list:
     return [Entry(m, v) for m in models for v in names]
 
 
+@contextlib.contextmanager
+def interrupt_on_signals():
+    """``kill PID`` (SIGTERM) stops a grid as Ctrl-C does: every finished run is kept and each
+    running one leaves its last epoch's training state for the rerun. A grid started in the
+    background by a shell without job control ignores SIGINT; here it interrupts too. The
+    handlers before are restored on the way out."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def _show_progress() -> None:
     logger = logging.getLogger("recbole_mdsrec.tables")
     if not logger.handlers:  # RecBole reconfigures the root logger at every run; this one is the grid's own
@@ -168,7 +189,8 @@ def main(args, overrides: dict, argv: list[str]) -> int:
     spec = GridSpec(entries, dataset, seeds, folder, budget, files, overrides, reuse_dirs=reuse, jobs=jobs,
                     tuning=tuning, train=not args.table_only, rerun_without_per_user=args.rerun_without_per_user)
     try:
-        outcomes = Grid(spec).run()
+        with interrupt_on_signals():
+            outcomes = Grid(spec).run()
     except KeyboardInterrupt:  # the grid has said what is kept and how to go on
         return 130
     info = ReportInfo(
