@@ -11,7 +11,7 @@ stricter, never looser); SGP4SR, the authors' later model, is in no claim (the t
 verdict compares MDSRec with it).
 
 Each claim is a set of directed pairs (the entry said to win, the entry it should beat), each
-pair tested per user exactly as the table's verdicts are (:func:`significance.compare`: the
+pair tested per user as the table's verdicts are (:func:`significance.per_user_test`: the
 paired t-test over users of the seed-mean values), Holm-corrected across the pairs of that
 claim. For claim 2 every modality-based baseline of the paper is paired with the strongest
 ID-based model on the metric (the highest test mean): beating the strongest is what
@@ -19,7 +19,7 @@ ID-based model on the metric (the highest test mean): beating the strongest is w
 
 - **held** where every pair is significantly in the stated direction (p < 0.05, corrected);
 - **partly held** where some are;
-- **not held** where none is (``contradicted`` is said of a pair significantly the other way);
+- **not held** where none is (a pair significantly the other way shows as ``<``);
 - **not tested** where no pair could be tested (an entry missing, or no per-user metrics).
 
 A pair whose losing side has not converged (a run at the epoch cap) does not count as won,
@@ -77,14 +77,18 @@ PAPER_CLAIMS = (
 
 
 SIGNS = {"better": ">", "worse": "<", "no difference": "≈", "not counted": ">"}
+LEGEND = ("Each claim is a set of pairs (the entry said to win, the entry it should beat), each tested per user "
+          "(paired t-test) and Holm-corrected across the pairs of the claim: held = every pair significantly "
+          "better (p < 0.05), partly held = some, not held = none; \"(k of n)\" counts the pairs won, \"without\" "
+          "names the entries whose runs are not in yet. `>` significantly better, `<` significantly worse, "
+          "`≈` no significant difference (`recbole_mdsrec/tables/claims.py`).")
 
 
 def pair_phrase(pair: dict) -> str:
     """``A > B (p=...)``: one pair's direction and its corrected per-user p."""
     if pair["outcome"] not in SIGNS:
         return f"{pair['winner']} vs {pair['opponent']}: not tested"
-    p = pair["p"]
-    shown = [] if p is None else ["p<0.0001" if p < 1e-4 else f"p={p:.4f}"]
+    shown = [] if pair["p"] is None else [significance.format_p(pair["p"])]
     if pair["outcome"] == "not counted":
         shown.append(f"{pair['opponent']} not converged, not counted")
     return f"{pair['winner']} {SIGNS[pair['outcome']]} {pair['opponent']}" + (f" ({', '.join(shown)})" if shown else "")

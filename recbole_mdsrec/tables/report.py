@@ -67,7 +67,7 @@ def _percent(value: float | None) -> str:
 def _p(p: float | None, pairs: int) -> str:
     if p is None:
         return f"p n/a ({pairs} paired seeds)" if pairs < 2 else "p n/a (equal differences)"
-    return _p_plain(p)
+    return significance.format_p(p)
 
 
 def _settings(info: ReportInfo, outcomes) -> str:
@@ -231,7 +231,7 @@ def _comparison(info: ReportInfo, metrics, ref: Summary, others: dict[str, Summa
                 continue
             rows.append([shown, _percent(stats.relative_improvement(ref.means[m], other.means[m])),
                          f"{result.mean_difference:+.4f} [{result.ci[0]:+.4f}, {result.ci[1]:+.4f}]",
-                         _p_plain(p_user[label]), _p_plain(p_perm[label]), _p(p_seed, pairs), said])
+                         significance.format_p(p_user[label]), significance.format_p(p_perm[label]), _p(p_seed, pairs), said])
         users = next((r.users for r in results.values() if r), None)
         lines += ["", f"### {display_metric(m)}" + (f" ({users} users)" if users else ""), "",
                   render_table([info.others.capitalize(), "Relative difference", "Mean difference [95% CI]",
@@ -254,21 +254,11 @@ def _comparison(info: ReportInfo, metrics, ref: Summary, others: dict[str, Summa
 
 def _claims_section(checked: dict[str, list[dict]], metrics: list[str]) -> list[str]:
     """The paper's qualitative claims, held or not on this dataset (``tables/claims.py``)."""
-    lines = ["", "## The paper's claims", "",
-             "Each claim is a set of pairs (the entry said to win, the entry it should beat), tested per user as "
-             "above and Holm-corrected across the pairs of the claim; held = every pair significantly better "
-             "(p < 0.05), partly held = some, not held = none. `>` significantly better, `<` significantly worse, "
-             "`≈` no significant difference (`recbole_mdsrec/tables/claims.py`)."]
+    lines = ["", "## The paper's claims", "", claims.LEGEND]
     for m in metrics:
         lines += ["", f"{display_metric(m)}:", ""]
         lines += [claims.detail_line(c, c["statement"]) for c in checked[m]]
     return lines
-
-
-def _p_plain(p: float | None) -> str:
-    if p is None:
-        return "n/a"
-    return "p<0.0001" if p < 1e-4 else f"p={p:.4f}"
 
 
 def _params(row: dict) -> dict:

@@ -73,14 +73,23 @@ def common_users(*entries: Mapping[int, Mapping[str, np.ndarray]]) -> np.ndarray
     return np.array(sorted(set.intersection(*sets))) if sets else np.array([], dtype=str)
 
 
+def _shared_values(reference: Mapping[int, Mapping[str, np.ndarray]], other: Mapping[int, Mapping[str, np.ndarray]],
+                   metric: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """``[seeds, users]`` of each entry over the users both scored; None when they share none."""
+    users = common_users(reference, other)
+    if users.size == 0:
+        return None
+    return aligned(reference, metric, users), aligned(other, metric, users)
+
+
 def per_user_test(reference: Mapping[int, Mapping[str, np.ndarray]], other: Mapping[int, Mapping[str, np.ndarray]],
                   metric: str) -> tuple[float, float | None] | None:
     """The per-user test alone (no interval, no permutations): the mean difference of the
     users' seed means and the paired t-test's p, uncorrected; None when no user is shared."""
-    users = common_users(reference, other)
-    if users.size == 0:
+    values = _shared_values(reference, other, metric)
+    if values is None:
         return None
-    x, y = aligned(reference, metric, users).mean(axis=0), aligned(other, metric, users).mean(axis=0)
+    x, y = values[0].mean(axis=0), values[1].mean(axis=0)
     return float((x - y).mean()), paired_t(x, y)
 
 
@@ -88,17 +97,17 @@ def compare(reference: Mapping[int, Mapping[str, np.ndarray]], other: Mapping[in
             metric: str) -> PairedResult | None:
     """``reference`` and ``other``: seed -> that run's per-user arrays (``"user"`` and metrics).
     None when they share no user."""
-    users = common_users(reference, other)
-    if users.size == 0:
+    values = _shared_values(reference, other, metric)
+    if values is None:
         return None
-    ref_values, other_values = aligned(reference, metric, users), aligned(other, metric, users)  # [seeds, users]
+    ref_values, other_values = values  # [seeds, users]
     x, y = ref_values.mean(axis=0), other_values.mean(axis=0)
     difference = x - y
     shared = sorted(set(reference) & set(other))
     ref_rows = [sorted(reference).index(s) for s in shared]
     other_rows = [sorted(other).index(s) for s in shared]
     return PairedResult(
-        users=int(users.size),
+        users=int(ref_values.shape[1]),
         seeds=len(shared),
         mean_difference=float(difference.mean()),
         ci=bootstrap_ci(difference),
@@ -150,6 +159,13 @@ def seed_permutation_p(reference: np.ndarray, other: np.ndarray) -> float | None
                              axis=1, count=n)
         extreme += int((np.abs(total - 2 * (bits.astype(np.float32) @ d)) >= observed - tolerance).sum())
     return (1 + extreme) / (1 + RESAMPLES)
+
+
+def format_p(p: float | None) -> str:
+    """A p-value as the tables show it: ``p=0.0123``, ``p<0.0001``, or ``n/a`` (no test)."""
+    if p is None:
+        return "n/a"
+    return "p<0.0001" if p < 1e-4 else f"p={p:.4f}"
 
 
 def verdict(result: PairedResult | None, p_corrected: float | None) -> str:

@@ -138,12 +138,7 @@ def _claims_section(comparisons: dict[str, dict]) -> list[str]:
     checked = {d: c["claims"] for d, c in comparisons.items() if c.get("claims")}
     if not checked:
         return []
-    lines = ["", "## The paper's claims", "",
-             "Each claim is a set of pairs (the entry said to win, the entry it should beat), each tested per user "
-             "(paired t-test) and Holm-corrected across the pairs of the claim: held = every pair significantly "
-             "better (p < 0.05), partly held = some, not held = none; \"(k of n)\" counts the pairs won, \"without\" "
-             "names the entries whose runs are not in yet. `>` significantly better, `<` significantly worse, "
-             "`≈` no significant difference (`recbole_mdsrec/tables/claims.py`)."]
+    lines = ["", "## The paper's claims", "", claims.LEGEND]
     for metric in SUMMARY_METRICS:
         statements = list(dict.fromkeys(c["statement"] for by_metric in checked.values()
                                         for c in by_metric.get(metric, [])))
