@@ -137,6 +137,24 @@ def test_summary_is_written_from_the_stored_comparisons(tmp_path, capsys):
     assert "No grid in" in capsys.readouterr().err
 
 
+def test_summary_tells_a_reference_without_runs_from_one_without_per_user_metrics(tmp_path):
+    import json
+
+    from recbole_mdsrec.cli import summary as summary_cli
+
+    finished = {"label": "SASRec", "seeds": 1, "converged": True, "error": None,
+                "means": {"ndcg@10": 0.05, "recall@10": 0.1}, "stds": {"ndcg@10": None, "recall@10": None}}
+    not_started = {"label": "MDSRec", "seeds": 0, "converged": True, "error": None, "means": {}, "stds": {}}
+    (tmp_path / "microlens-50k").mkdir()
+    (tmp_path / "microlens-50k" / "summary.json").write_text(json.dumps(
+        {"title": "t", "command": "python run.py", "seeds": [1, 2, 3], "reference": "MDSRec", "verdicts": None,
+         "entries": [finished, not_started]}))
+    assert summary_cli.main(["--results_dir", str(tmp_path)]) == 0
+    text = (tmp_path / "summary.md").read_text()
+    assert text.count("- microlens-50k: MDSRec has no finished runs yet.") == 2
+    assert "no per-user metrics" not in text
+
+
 def test_screening_ranks_presets_on_validation_only(tmp_path):
     import json
 

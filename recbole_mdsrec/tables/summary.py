@@ -104,6 +104,8 @@ def _verdict_line(dataset: str, comparison: dict, metric: str) -> str:
     reference, verdicts = comparison["reference"], comparison["verdicts"]
     if reference is None:
         return f"- {dataset}: no reference model in this comparison."
+    if not any(e["label"] == reference and e["seeds"] for e in comparison["entries"]):
+        return f"- {dataset}: {reference} has no finished runs yet."
     if verdicts is None or metric not in verdicts:
         return f"- {dataset}: {reference} not tested per user (its runs have no per-user metrics)."
     parts = verdict_phrases(verdicts[metric], "ahead of {labels} (not converged, not counted)")
