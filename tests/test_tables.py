@@ -467,6 +467,27 @@ def test_command_line_grid_and_ablation(tmp_path, monkeypatch):
     assert rest == ["--seed=3"] and cli.resolve_mode(args) == "train"  # a config option, not --seeds
 
 
+def test_a_grid_that_adds_runs_to_a_table_writes_that_table_again_not_its_own(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runs = FakeRuns()
+    monkeypatch.setattr(grid_module, "run_request", runs)
+    folder = tmp_path / "results" / DATASET
+    whole = ["--model=SASRec,GRU4Rec,MDSRec", f"--dataset={DATASET}", "--seeds=2", "--gpu_id="]
+    assert cli.main([*whole, "--table_only"]) == 0  # nothing trained yet: an empty table of three models
+    assert cli.main(["--mode=grid", "--model=MDSRec", f"--dataset={DATASET}", "--seeds=2,", "--gpu_id=",
+                     "--show_progress=False"]) == 0
+    assert [c[:2] for c in runs.calls] == [("MDSRec", 2)]
+    table = (folder / "table.md").read_text()
+    assert f"Command: `python run.py {' '.join(whole)}`" in table
+    rows = {row[0]: row for row in markdown_tables(table)[0][1:]}
+    assert set(rows) == {"SASRec", "GRU4Rec", "MDSRec"} and rows["MDSRec"][-1] == "1/2"
+    assert json.loads((folder / "summary.json").read_text())["command"] == f"python run.py {' '.join(whole)}"
+    # Other settings are another table: written as its own.
+    assert cli.main(["--mode=grid", "--model=MDSRec", f"--dataset={DATASET}", "--seeds=2,", "--gpu_id=",
+                     "--epochs=3"]) == 0
+    assert "--epochs=3" in (folder / "table.md").read_text()
+
+
 @pytest.mark.shared_data
 def test_two_models_end_to_end_on_the_real_slice(mm_config, tmp_path):
     # mm_config's own seed is overridden by the grid's; GRU4Rec and SASRec are the cheapest to train

@@ -5,6 +5,7 @@ written as ``results/<dataset>/table.md``."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import shlex
 import signal
@@ -17,6 +18,7 @@ from recbole_mdsrec import properties, roots
 from recbole_mdsrec.cli.common import split_files
 from recbole_mdsrec.errors import ConfigError
 from recbole_mdsrec.launch import ProcessTuning
+from recbole_mdsrec.schema import NON_RESULT_KEYS
 
 OPTIONS = ("seeds", "budget", "jobs", "results_dir", "grid_config", "reuse_from")
 REFERENCE_MODEL = "MDSRec"
@@ -123,6 +125,38 @@ def preset_entries(models: list[str], variant: str) -> list:
     return [Entry(m, v) for m in models for v in names]
 
 
+def _run_settings(args, overrides: dict) -> tuple:
+    """What makes two grid commands train the same runs, models and seeds aside."""
+    return (args.config_files, args.grid_config, args.budget, is_preset_grid(args.variant),
+            {k: v for k, v in overrides.items() if k not in NON_RESULT_KEYS})
+
+
+def covering_grid(folder: Path, labels: list[str], seeds: list[int], args, overrides: dict):
+    """The command that wrote ``folder``'s table, parsed as ``(args, overrides, argv)``, when
+    this grid is part of it: the same settings, some of its entries and seeds, not all. A
+    grid run to add runs to a dataset's table (one model, one seed) then writes that table
+    again rather than a table of its own over it. None otherwise."""
+    from recbole_mdsrec.cli.common import parse_overrides
+    from recbole_mdsrec.cli.run import build_parser
+
+    try:
+        written = json.loads((folder / "summary.json").read_text())
+        argv = shlex.split(written["command"])[2:]  # after "python run.py"
+        table_labels, table_seeds = [e["label"] for e in written["entries"]], written["seeds"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    table_args, rest = build_parser().parse_known_args(argv)
+    try:
+        table_overrides = parse_overrides(rest)
+    except ConfigError:
+        return None
+    part = set(labels) <= set(table_labels) and set(seeds) <= set(table_seeds)
+    whole = set(labels) == set(table_labels) and set(seeds) == set(table_seeds)
+    if not part or whole or _run_settings(args, overrides) != _run_settings(table_args, table_overrides):
+        return None
+    return table_args, table_overrides, argv
+
+
 @contextlib.contextmanager
 def interrupt_on_signals():
     """``kill PID`` (SIGTERM) stops a grid as Ctrl-C does: every finished run is kept and each
@@ -156,7 +190,8 @@ def main(args, overrides: dict, argv: list[str]) -> int:
     from recbole_mdsrec.config import DEFAULT_DATASET
     from recbole_mdsrec.tables.grid import Grid
     from recbole_mdsrec.tables.plan import Entry, GridSpec
-    from recbole_mdsrec.tables.report import ReportInfo, write_report
+    from recbole_mdsrec.tables.report import ReportInfo, build_table, write_report
+    from recbole_mdsrec.tables.store import RunStore
 
     models = [name.strip() for name in args.model.split(",") if name.strip()]
     models = [m for name in models for m in (COMPARISON_MODELS if name == "comparison" else (name,))]
@@ -199,8 +234,16 @@ def main(args, overrides: dict, argv: list[str]) -> int:
         reference=reference.label if reference else None, others="preset" if ablation else "baseline",
         planned_runs=len(entries) * len(seeds),
     )
+    failed = any(o.error for o in outcomes) or any(row["status"] != "ok" for o in outcomes for row in [*o.tried, *o.rows])
+    covering = None if args.table_only else covering_grid(folder, [e.label for e in entries], seeds, args, overrides)
+    if covering is not None:
+        table_args, table_overrides, table_argv = covering
+        print("\n" + build_table(outcomes, info, per_user=RunStore(folder).per_user))
+        print(f"These runs are part of {folder}/table.md, the table of `{shlex.join(['python', 'run.py', *table_argv])}`; "
+              "it is written again from every run it holds.")
+        table_args.table_only, table_args.results_dir = True, str(comparison_folder.parent)
+        return max(main(table_args, table_overrides, table_argv), 1 if failed else 0)
     table = write_report(outcomes, info, folder)
     print("\n" + table.read_text())
     print(f"Written to {folder}/: table.md, runs.csv, configs/, chart.png")
-    failed = any(o.error for o in outcomes) or any(row["status"] != "ok" for o in outcomes for row in [*o.tried, *o.rows])
     return 1 if failed else 0
