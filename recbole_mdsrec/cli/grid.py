@@ -127,7 +127,7 @@ def preset_entries(models: list[str], variant: str) -> list:
 
 def _run_settings(args, overrides: dict) -> tuple:
     """What makes two grid commands train the same runs, models and seeds aside."""
-    return (args.config_files, args.grid_config, args.budget, is_preset_grid(args.variant),
+    return (split_files(args.config_files), args.grid_config, args.budget, is_preset_grid(args.variant),
             {k: v for k, v in overrides.items() if k not in NON_RESULT_KEYS})
 
 
