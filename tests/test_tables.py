@@ -467,16 +467,20 @@ def test_command_line_grid_and_ablation(tmp_path, monkeypatch):
     assert rest == ["--seed=3"] and cli.resolve_mode(args) == "train"  # a config option, not --seeds
 
 
-def test_a_grid_that_adds_runs_to_a_table_writes_that_table_again_not_its_own(tmp_path, monkeypatch):
+def test_a_grid_that_adds_runs_to_a_table_writes_that_table_again_not_its_own(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     runs = FakeRuns()
     monkeypatch.setattr(grid_module, "run_request", runs)
     folder = tmp_path / "results" / DATASET
     whole = ["--model=SASRec,GRU4Rec,MDSRec", f"--dataset={DATASET}", "--seeds=2", "--gpu_id="]
     assert cli.main([*whole, "--table_only"]) == 0  # nothing trained yet: an empty table of three models
+    capsys.readouterr()
     assert cli.main(["--mode=grid", "--model=MDSRec", f"--dataset={DATASET}", "--seeds=2,", "--gpu_id=",
                      "--show_progress=False"]) == 0
     assert [c[:2] for c in runs.calls] == [("MDSRec", 2)]
+    printed = capsys.readouterr().out
+    assert "These runs (MDSRec; seeds 2) are part of" in printed
+    assert printed.count("Command: `") == 1  # the folder's table only, not a table of the new runs before it
     table = (folder / "table.md").read_text()
     assert f"Command: `python run.py {' '.join(whole)}`" in table
     rows = {row[0]: row for row in markdown_tables(table)[0][1:]}

@@ -190,8 +190,7 @@ def main(args, overrides: dict, argv: list[str]) -> int:
     from recbole_mdsrec.config import DEFAULT_DATASET
     from recbole_mdsrec.tables.grid import Grid
     from recbole_mdsrec.tables.plan import Entry, GridSpec
-    from recbole_mdsrec.tables.report import ReportInfo, build_table, write_report
-    from recbole_mdsrec.tables.store import RunStore
+    from recbole_mdsrec.tables.report import ReportInfo, write_report
 
     models = [name.strip() for name in args.model.split(",") if name.strip()]
     models = [m for name in models for m in (COMPARISON_MODELS if name == "comparison" else (name,))]
@@ -238,8 +237,9 @@ def main(args, overrides: dict, argv: list[str]) -> int:
     covering = None if args.table_only else covering_grid(folder, [e.label for e in entries], seeds, args, overrides)
     if covering is not None:
         table_args, table_overrides, table_argv = covering
-        print("\n" + build_table(outcomes, info, per_user=RunStore(folder).per_user))
-        print(f"These runs are part of {folder}/table.md, the table of `{shlex.join(['python', 'run.py', *table_argv])}`; "
+        # The folder's table, written next, shows these runs among the rest: one table, not two.
+        print(f"\nThese runs ({', '.join(e.label for e in entries)}; seeds {', '.join(map(str, seeds))}) are part of "
+              f"{folder}/table.md, the table of `{shlex.join(['python', 'run.py', *table_argv])}`; "
               "it is written again from every run it holds.")
         table_args.table_only, table_args.results_dir = True, str(comparison_folder.parent)
         return max(main(table_args, table_overrides, table_argv), 1 if failed else 0)
