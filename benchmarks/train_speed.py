@@ -121,7 +121,7 @@ def measure(args, model: str, dataset: str, stock_layers: bool = False, precisio
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def report(dataset: str, results: dict, rate: float, bf16_rate: float) -> None:
+def report(dataset: str, results: dict, rate: float, bf16_rate: float | None) -> None:
     peer = results.get("SASRec", {})
     from recbole_mdsrec.text_tables import render_table
 
@@ -141,9 +141,10 @@ def report(dataset: str, results: dict, rate: float, bf16_rate: float) -> None:
     mdsrec = results.get("MDSRec", {})
     if "epoch_flops" in mdsrec:
         achieved = mdsrec["epoch_flops"] / mdsrec["epoch_seconds"]
+        bf16 = (f" and {achieved / bf16_rate:.3f} of the bf16 one ({bf16_rate / 1e9:.0f} GFLOP/s), both"
+                if bf16_rate else ",")
         print(f"\nMDSRec: {mdsrec['epoch_flops'] / 1e12:.2f} TFLOP per training epoch, {achieved / 1e9:.1f} GFLOP/s "
-              f"= {achieved / rate:.2f} of the fp32 torch.mm rate ({rate / 1e9:.0f} GFLOP/s) and {achieved / bf16_rate:.3f} "
-              f"of the bf16 one ({bf16_rate / 1e9:.0f} GFLOP/s), both measured in this run.")
+              f"= {achieved / rate:.2f} of the fp32 torch.mm rate ({rate / 1e9:.0f} GFLOP/s){bf16} measured in this run.")
     for model, r in results.items():
         if "timed_batches" in r and r["timed_batches"] < r["epoch_batches"]:
             print(f"({model}: {r['timed_batches']} of {r['epoch_batches']} batches timed, scaled to the epoch.)")
@@ -170,8 +171,13 @@ def main() -> None:
         return child(args)
     import torch
 
-    rate, bf16_rate = gemm_rate(), gemm_rate(dtype=torch.bfloat16)
-    print(f"torch.mm rate here: {rate / 1e9:.0f} GFLOP/s fp32, {bf16_rate / 1e9:.0f} GFLOP/s bf16 "
+    from recbole_mdsrec.training.precision import cpu_has_bf16
+
+    # Without AVX512-BF16 or AMX a bfloat16 torch.mm falls back to a scalar kernel that takes
+    # minutes and is no rate to compare with (the runner runs precision=bf16 as fp32 there).
+    rate, bf16_rate = gemm_rate(), gemm_rate(dtype=torch.bfloat16) if cpu_has_bf16() else None
+    bf16 = f"{bf16_rate / 1e9:.0f} GFLOP/s bf16" if bf16_rate else "no bf16 rate (this CPU has neither AVX512-BF16 nor AMX)"
+    print(f"torch.mm rate here: {rate / 1e9:.0f} GFLOP/s fp32, {bf16} "
           f"({torch.get_num_threads()} threads, {os.cpu_count()} cores)")
     for dataset in args.datasets.split(","):
         results = {m: measure(args, m, dataset, grid=args.grid) for m in args.models.split(",")}
