@@ -175,7 +175,8 @@ def main() -> None:
 
     # Without AVX512-BF16 or AMX a bfloat16 torch.mm falls back to a scalar kernel that takes
     # minutes and is no rate to compare with (the runner runs precision=bf16 as fp32 there).
-    rate, bf16_rate = gemm_rate(), gemm_rate(dtype=torch.bfloat16) if cpu_has_bf16() else None
+    rate = gemm_rate()
+    bf16_rate = gemm_rate(dtype=torch.bfloat16) if cpu_has_bf16() else None
     bf16 = f"{bf16_rate / 1e9:.0f} GFLOP/s bf16" if bf16_rate else "no bf16 rate (this CPU has neither AVX512-BF16 nor AMX)"
     print(f"torch.mm rate here: {rate / 1e9:.0f} GFLOP/s fp32, {bf16} "
           f"({torch.get_num_threads()} threads, {os.cpu_count()} cores)")
